@@ -1,0 +1,17 @@
+//! # dualstack
+//!
+//! Programs that work over IPv4 and IPv6 at once, correctly and fast.
+//!
+//! - [`addr`]: classify and convert any IPv4/IPv6 address (pure, no I/O).
+//! - `whoami` (feature `server`): what a whoami reply says about a client.
+//!
+//! All `unsafe` and platform-specific code lives in one private module, `sys`;
+//! the rest of the crate is safe, portable Rust.
+#![deny(missing_docs, missing_debug_implementations, unsafe_code)]
+#![warn(rust_2018_idioms)]
+
+pub mod addr;
+#[allow(unsafe_code)]
+mod sys;
+#[cfg(feature = "server")]
+pub mod whoami;

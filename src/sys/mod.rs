@@ -1,0 +1,5 @@
+//! Platform code: every `unsafe` block, `libc` call and `#[cfg(target_os)]` of the crate
+//! lives below this module, behind small safe functions (socket2's layout).
+//!
+//! Submodules are added as features need them (pktinfo control messages, sysctl reads,
+//! errno mapping, /proc socket owners).
