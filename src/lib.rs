@@ -3,6 +3,8 @@
 //! Programs that work over IPv4 and IPv6 at once, correctly and fast.
 //!
 //! - [`addr`]: classify and convert any IPv4/IPv6 address (pure, no I/O).
+//! - [`lines`]: buffered line I/O with a length limit and per-line timeouts.
+//! - [`smtp`]: SMTP reply parsing and a checked test dialogue (STARTTLS with feature `tls`).
 //! - `whoami` (feature `server`): what a whoami reply says about a client.
 //!
 //! All `unsafe` and platform-specific code lives in one private module, `sys`;
@@ -11,6 +13,8 @@
 #![warn(rust_2018_idioms)]
 
 pub mod addr;
+pub mod lines;
+pub mod smtp;
 #[allow(unsafe_code)]
 mod sys;
 #[cfg(feature = "server")]

@@ -12,6 +12,7 @@
 #![allow(dead_code)]
 
 mod addr;
+mod smtp;
 
 use std::fmt;
 use std::io;
@@ -34,6 +35,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Addr(addr::Args),
+    /// Talk SMTP to a server and check every reply (EHLO, STARTTLS, QUIT).
+    Smtp(smtp::Args),
 }
 
 /// Process exit codes, documented in README.md.
@@ -142,6 +145,7 @@ pub fn init_tracing(default_filter: &str, json: bool) {
 fn run(cli: Cli) -> CliResult {
     match cli.command {
         Command::Addr(args) => addr::run(args),
+        Command::Smtp(args) => smtp::run(args),
     }
 }
 
