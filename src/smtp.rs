@@ -15,7 +15,8 @@
 //! replies to most commands: right for mail relays that must not give up on a busy peer,
 //! far too long for a test tool, where a server silent for 30 seconds is the answer.
 //! [`DEFAULT_REPLY_TIMEOUT`] (30 s) applies to the greeting and to every reply, and also
-//! bounds the TLS handshake. The dialogue has at most six steps, so it always ends.
+//! bounds the TLS handshake; [`DEFAULT_DIALOGUE_TIMEOUT`] (60 s) bounds the whole
+//! dialogue, so a server that answers each step just in time cannot stretch it either.
 //!
 //! # Examples
 //!
@@ -60,6 +61,9 @@ use crate::lines::{fmt_duration, lossy, LineError, LineStream, DEFAULT_MAX_LINE}
 /// Default time to wait for the greeting and for each reply: 30 s (see the module docs
 /// for why not RFC 5321's 5 minutes).
 pub const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Default limit for the whole dialogue, from the start of [`Client::probe`]: 60 s.
+pub const DEFAULT_DIALOGUE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Default maximum number of lines in one reply. Real EHLO replies have about 5 to 20.
 pub const DEFAULT_MAX_REPLY_LINES: usize = 100;
@@ -615,6 +619,14 @@ pub enum SmtpError {
         /// The timeout.
         after: Duration,
     },
+    /// The whole dialogue took longer than its limit.
+    #[error("the dialogue took longer than {} (stopped waiting for {stage})", fmt_duration(*after))]
+    DialogueTimedOut {
+        /// What we were waiting for when time ran out.
+        stage: Stage,
+        /// The limit.
+        after: Duration,
+    },
     /// The server closed the connection where a reply should start.
     #[error("connection closed by the server before {stage}")]
     Closed {
@@ -935,6 +947,7 @@ pub struct Client {
     ehlo_name: String,
     greeting_timeout: Duration,
     reply_timeout: Duration,
+    dialogue_timeout: Duration,
     max_line_length: usize,
     max_reply_lines: usize,
     started_at: Option<Instant>,
@@ -949,6 +962,7 @@ impl fmt::Debug for Client {
         d.field("ehlo_name", &self.ehlo_name)
             .field("greeting_timeout", &self.greeting_timeout)
             .field("reply_timeout", &self.reply_timeout)
+            .field("dialogue_timeout", &self.dialogue_timeout)
             .field("max_line_length", &self.max_line_length)
             .field("max_reply_lines", &self.max_reply_lines)
             .field("started_at", &self.started_at)
@@ -967,6 +981,7 @@ impl Client {
             ehlo_name: ehlo_name.into(),
             greeting_timeout: DEFAULT_REPLY_TIMEOUT,
             reply_timeout: DEFAULT_REPLY_TIMEOUT,
+            dialogue_timeout: DEFAULT_DIALOGUE_TIMEOUT,
             max_line_length: DEFAULT_MAX_LINE,
             max_reply_lines: DEFAULT_MAX_REPLY_LINES,
             started_at: None,
@@ -986,6 +1001,13 @@ impl Client {
     /// [`DEFAULT_REPLY_TIMEOUT`]).
     pub fn reply_timeout(mut self, t: Duration) -> Self {
         self.reply_timeout = t;
+        self
+    }
+
+    /// The limit for the whole dialogue, counted from the call to
+    /// [`probe`](Self::probe) (default [`DEFAULT_DIALOGUE_TIMEOUT`]).
+    pub fn dialogue_timeout(mut self, t: Duration) -> Self {
+        self.dialogue_timeout = t;
         self
     }
 
@@ -1043,9 +1065,19 @@ impl Client {
             client: self,
             start: self.started_at.unwrap_or_else(Instant::now),
             report: Report::default(),
+            stage: Stage::Greeting,
         };
         let lines = LineStream::new(stream).with_max_length(self.max_line_length);
-        match ctx.run(lines).await {
+        let limit = self.dialogue_timeout;
+        let result = tokio::time::timeout(limit, ctx.run(lines))
+            .await
+            .unwrap_or_else(|_| {
+                Err(SmtpError::DialogueTimedOut {
+                    after: limit,
+                    stage: ctx.stage,
+                })
+            });
+        match result {
             Ok(()) => {
                 ctx.report.timings.total = Some(ctx.start.elapsed());
                 Ok(ctx.report)
@@ -1065,6 +1097,8 @@ struct Ctx<'a> {
     client: &'a Client,
     start: Instant,
     report: Report,
+    /// Where the dialogue is, for the dialogue timeout's message.
+    stage: Stage,
 }
 
 impl Ctx<'_> {
@@ -1174,6 +1208,7 @@ impl Ctx<'_> {
             return Err(SmtpError::DataAfterStartTls(leftover.len()));
         }
         let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
+        self.stage = Stage::TlsHandshake;
         let handshake = connector.connect(tls.server_name.clone(), stream);
         let stream = match tokio::time::timeout(self.client.reply_timeout, handshake).await {
             Ok(Ok(s)) => s,
@@ -1310,6 +1345,7 @@ impl Ctx<'_> {
     where
         S: AsyncRead + Unpin,
     {
+        self.stage = stage;
         let mut parser = ReplyParser::with_max_lines(self.client.max_reply_lines);
         let read = async {
             loop {

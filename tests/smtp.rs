@@ -660,6 +660,27 @@ async fn ehlo_reply_timeout_is_separate_from_greeting() {
     assert_eq!(err.report.timings.greeting, Some(Duration::from_secs(2)));
 }
 
+#[tokio::test(start_paused = true)]
+async fn dialogue_timeout_bounds_a_server_that_answers_just_in_time() {
+    // Each reply comes 25 s after the last one: under the 30 s reply timeout, but the
+    // 60 s dialogue limit stops it while waiting for the QUIT reply (greeting at 25 s,
+    // EHLO reply at 50 s, QUIT reply never).
+    let stream = scripted_duplex(vec![(25_000, "220 ok\r\n"), (25_000, "250 ok\r\n")]).await;
+    let start = tokio::time::Instant::now();
+    let err = Client::new("c.test")
+        .started_at(start)
+        .probe(stream)
+        .await
+        .unwrap_err();
+    assert_eq!(start.elapsed(), Duration::from_secs(60));
+    assert_eq!(
+        err.to_string(),
+        "the dialogue took longer than 60s (stopped waiting for the QUIT reply)"
+    );
+    assert_eq!(err.report.timings.total, Some(Duration::from_secs(60)));
+    assert_eq!(err.report.transcript.entries().len(), 4);
+}
+
 // -------------------------------------------------------------- through the binary
 
 #[tokio::test]

@@ -43,6 +43,9 @@ pub struct Args {
     /// test tool should not).
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     reply_timeout: Duration,
+    /// Limit for the whole dialogue, after the connect.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    dialogue_timeout: Duration,
     /// Longest reply line accepted, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = dualstack::lines::DEFAULT_MAX_LINE)]
     max_line: usize,
@@ -118,6 +121,7 @@ async fn run_async(args: Args) -> CliResult {
     let mut client = Client::new(ehlo_name.clone())
         .greeting_timeout(args.reply_timeout)
         .reply_timeout(args.reply_timeout)
+        .dialogue_timeout(args.dialogue_timeout)
         .max_line_length(args.max_line)
         .started_at(start);
     if args.starttls {
