@@ -872,3 +872,31 @@ async fn binary_usage_errors_exit_2() {
         "dualstack: invalid --ehlo name \"a b\": no spaces or control characters"
     );
 }
+
+#[tokio::test]
+async fn binary_json_on_failure() {
+    let script = vec![
+        Send("220 ok\r\n"),
+        Expect("EHLO"),
+        Send("421 4.3.2 shutting down\r\n"),
+        Close,
+    ];
+    let (addr, _seen, task) = server("127.0.0.1", script).await.unwrap();
+    let (out, _) = run_bin(&["smtp", "127.0.0.1", &addr.port().to_string(), "--json"]).await;
+    task.await.unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr).trim_end(),
+        "dualstack: the EHLO reply was not 250: 421 4.3.2 shutting down"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(
+        v["error"],
+        "the EHLO reply was not 250: 421 4.3.2 shutting down"
+    );
+    assert_eq!(v["last_reply"]["code"], 421);
+    // 421 means the server is closing: no QUIT is sent after it.
+    assert_eq!(v["transcript"].as_array().unwrap().len(), 3);
+    assert!(v["quit"].is_null());
+}
