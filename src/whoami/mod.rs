@@ -6,6 +6,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::addr::{unmap, unmap_socket, Family};
 
+pub mod proxy;
+
 /// What a whoami reply says about one client. Every address is unmapped: a dual socket's
 /// `::ffff:192.0.2.1` is shown as `192.0.2.1`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -1,0 +1,876 @@
+//! PROXY protocol v1 and v2 (HAProxy's `proxy-protocol.txt`) on accepted TCP streams.
+//!
+//! A load balancer in front of a server hides the client: the server's peer is the proxy.
+//! The PROXY protocol puts one header before the application data that names the original
+//! client and the address it connected to. Anyone can send such a header, so it is believed
+//! only from [`TrustedProxies`]:
+//!
+//! - from a trusted source the header is **required** (like nginx `proxy_protocol` and
+//!   HAProxy `accept-proxy`): it must arrive complete within the header timeout (3 s by
+//!   default), a v1 header in at most 107 bytes, a v2 header in at most
+//!   [`MAX_V2_HEADER`] bytes. `UNKNOWN` (v1) and `LOCAL` (v2) keep the real peer, as the
+//!   specification asks (health checks from the proxy itself).
+//! - from anyone else a stream that starts with a header signature is **rejected**; every
+//!   other stream passes untouched. Nothing is consumed.
+//!
+//! Exactly the header bytes are consumed (peek, then read only bytes known to belong to
+//! the header), so the line or HTTP protocol after it reads intact data.
+//!
+//! Parsing uses the `ppp` crate; [`inspect`] is the pure, fuzzed entry point.
+
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::str::FromStr;
+use std::time::Duration;
+
+use ppp::PartialResult;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::Facts;
+use crate::addr::{unmap, unmap_socket};
+
+/// The longest v1 (text) header, CRLF included, from the specification (section 2.1).
+pub const MAX_V1_HEADER: usize = 107;
+
+/// The longest v2 (binary) header we accept: the 16-byte fixed part plus addresses and TLVs.
+///
+/// The format allows 16 + 65535 bytes; real proxies send the addresses (at most 216
+/// bytes, for UNIX sockets) and a few TLVs (ALPN, authority, TLS details, unique ID of at
+/// most 128 bytes). 1 KiB holds all of that and keeps the per-connection buffer small.
+pub const MAX_V2_HEADER: usize = 1024;
+
+/// Default time a trusted proxy gets to send its complete header (as in the issue and
+/// HAProxy's `timeout client` for `accept-proxy` being short in practice).
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(3);
+
+const V2_SIGNATURE: &[u8] = ppp::v2::PROTOCOL_PREFIX;
+const V1_SIGNATURE: &[u8] = b"PROXY ";
+/// While a client-speaks-first untrusted stream holds only part of a signature, peek again
+/// after this long (a peek that sees no new bytes would otherwise return at once, forever).
+const PARTIAL_SIGNATURE_POLL: Duration = Duration::from_millis(5);
+
+/// An IP network written as `198.51.100.0/24` or `2001:db8::/32`; a bare address is a
+/// single host (`/32` or `/128`).
+///
+/// Host bits after the prefix are cleared (`192.0.2.7/24` is `192.0.2.0/24`), as nginx's
+/// `set_real_ip_from` does. An IPv4-mapped IPv6 network (`::ffff:192.0.2.0/120`) is stored
+/// as the IPv4 network it means, so it matches the IPv4 clients a dual socket reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Cidr {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+/// Why a string is not a CIDR network.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid network {input:?}: {reason} (try 198.51.100.0/24, 2001:db8::/32 or ::1)")]
+pub struct CidrError {
+    /// The text that failed to parse.
+    pub input: String,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
+impl Cidr {
+    /// The network `addr/prefix`.
+    ///
+    /// # Errors
+    /// [`CidrError`] when `prefix` is longer than the address (32 or 128 bits).
+    pub fn new(addr: IpAddr, prefix: u8) -> Result<Cidr, CidrError> {
+        let (addr, prefix) = match addr {
+            IpAddr::V6(v6) if prefix >= 96 && v6.to_ipv4_mapped().is_some() => {
+                (unmap(addr), prefix - 96)
+            }
+            _ => (addr, prefix),
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        if prefix > max {
+            return Err(CidrError {
+                input: format!("{addr}/{prefix}"),
+                reason: "prefix longer than the address",
+            });
+        }
+        let addr = match addr {
+            IpAddr::V4(a) => IpAddr::V4(Ipv4Addr::from_bits(
+                a.to_bits() & u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0),
+            )),
+            IpAddr::V6(a) => IpAddr::V6(Ipv6Addr::from_bits(
+                a.to_bits() & u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0),
+            )),
+        };
+        Ok(Cidr { addr, prefix })
+    }
+
+    /// The network address (host bits cleared).
+    pub fn addr(&self) -> IpAddr {
+        self.addr
+    }
+
+    /// The prefix length in bits.
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
+    /// Whether `ip` is inside this network. An IPv4-mapped `ip` is compared as IPv4.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, unmap(ip)) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                Cidr::new(IpAddr::V4(ip), self.prefix).is_ok_and(|c| c.addr == IpAddr::V4(net))
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                Cidr::new(IpAddr::V6(ip), self.prefix).is_ok_and(|c| c.addr == IpAddr::V6(net))
+            }
+            _ => false,
+        }
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = CidrError;
+
+    fn from_str(s: &str) -> Result<Cidr, CidrError> {
+        let err = |reason| CidrError {
+            input: s.to_owned(),
+            reason,
+        };
+        let (ip, prefix) = match s.trim().split_once('/') {
+            Some((ip, p)) => {
+                if p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(err("the prefix length after '/' is not a number"));
+                }
+                (
+                    ip,
+                    Some(p.parse::<u8>().map_err(|_| err("prefix too long"))?),
+                )
+            }
+            None => (s.trim(), None),
+        };
+        let ip = ip
+            .strip_prefix('[')
+            .and_then(|i| i.strip_suffix(']'))
+            .unwrap_or(ip);
+        let addr: IpAddr = ip.parse().map_err(|_| err("not an IP address"))?;
+        let prefix = prefix.unwrap_or(if addr.is_ipv4() { 32 } else { 128 });
+        Cidr::new(addr, prefix).map_err(|e| err(e.reason))
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl serde::Serialize for Cidr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// The sources whose PROXY headers are believed (`--trusted-proxy CIDR`, repeatable).
+/// Empty by default: nobody is trusted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies {
+    nets: Vec<Cidr>,
+}
+
+impl TrustedProxies {
+    /// No trusted proxies.
+    pub fn new() -> TrustedProxies {
+        TrustedProxies::default()
+    }
+
+    /// Trust one more network.
+    pub fn push(&mut self, net: Cidr) {
+        self.nets.push(net);
+    }
+
+    /// The trusted networks, in the order given.
+    pub fn networks(&self) -> &[Cidr] {
+        &self.nets
+    }
+
+    /// Whether nobody is trusted.
+    pub fn is_empty(&self) -> bool {
+        self.nets.is_empty()
+    }
+
+    /// Whether a connection from `ip` must carry a PROXY header. Mapped addresses count as
+    /// IPv4.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.nets.iter().any(|n| n.contains(ip))
+    }
+}
+
+impl FromIterator<Cidr> for TrustedProxies {
+    fn from_iter<I: IntoIterator<Item = Cidr>>(iter: I) -> TrustedProxies {
+        TrustedProxies {
+            nets: iter.into_iter().collect(),
+        }
+    }
+}
+
+/// Who a connection really comes from, after the PROXY header (if any).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Origin {
+    /// The original client (the TCP peer when there was no header, or UNKNOWN/LOCAL).
+    pub client: SocketAddr,
+    /// The address the client connected to (on the proxy, when there was a header).
+    pub local: SocketAddr,
+    /// The proxy that relayed the connection, when a header named another client.
+    pub proxy: Option<SocketAddr>,
+}
+
+impl Origin {
+    /// A direct connection: the TCP peer and local address, unmapped.
+    pub fn direct(peer: SocketAddr, local: SocketAddr) -> Origin {
+        Origin {
+            client: unmap_socket(peer),
+            local: unmap_socket(local),
+            proxy: None,
+        }
+    }
+
+    /// The whoami facts for this connection: the original client, naming the proxy.
+    pub fn facts(&self) -> Facts {
+        let mut f = Facts::new(self.client, self.local);
+        f.proxy = self.proxy;
+        f
+    }
+}
+
+/// The PROXY protocol version of a header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Version {
+    /// The text header, `PROXY TCP4 ...\r\n`.
+    V1,
+    /// The binary header with the 12-byte signature.
+    V2,
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Version::V1 => "v1",
+            Version::V2 => "v2",
+        })
+    }
+}
+
+/// What the first bytes of a stream say, from [`inspect`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inspect {
+    /// Not a PROXY header (the bytes cannot start one).
+    NotProxy,
+    /// A prefix of a header; more bytes are needed to decide.
+    Incomplete,
+    /// A complete header of `len` bytes.
+    Complete {
+        /// The header's version.
+        version: Version,
+        /// The header's length in bytes; the application data starts right after.
+        len: usize,
+        /// The original source and destination, or `None` for UNKNOWN, LOCAL,
+        /// an unspecified or UNIX address family (keep the real peer).
+        addrs: Option<(SocketAddr, SocketAddr)>,
+    },
+    /// A header that can never become valid.
+    Malformed {
+        /// The header's version.
+        version: Version,
+        /// What is wrong, as a sentence fragment.
+        reason: HeaderFault,
+    },
+}
+
+/// Why a PROXY header is malformed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderFault {
+    /// Longer than the limit (107 bytes for v1, [`MAX_V2_HEADER`] for v2).
+    TooLong(usize),
+    /// Does not follow the grammar; the text is the parser's reason.
+    Invalid(&'static str),
+}
+
+impl fmt::Display for HeaderFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HeaderFault::TooLong(limit) => write!(f, "longer than {limit} bytes"),
+            HeaderFault::Invalid(why) => f.write_str(why),
+        }
+    }
+}
+
+/// Classify the first bytes of a stream: no header, a prefix of one, a complete header
+/// (with its exact length) or a malformed one. Pure: no I/O, bounded work for any input.
+pub fn inspect(buf: &[u8]) -> Inspect {
+    if is_prefix_of_either(buf) {
+        return Inspect::Incomplete;
+    }
+    if buf.starts_with(V2_SIGNATURE) {
+        inspect_v2(buf)
+    } else if buf.starts_with(V1_SIGNATURE) {
+        inspect_v1(buf)
+    } else {
+        Inspect::NotProxy
+    }
+}
+
+/// A strict prefix of a signature (including the empty input): undecided.
+fn is_prefix_of_either(buf: &[u8]) -> bool {
+    (buf.len() < V2_SIGNATURE.len() && V2_SIGNATURE.starts_with(buf))
+        || (buf.len() < V1_SIGNATURE.len() && V1_SIGNATURE.starts_with(buf))
+}
+
+fn inspect_v2(buf: &[u8]) -> Inspect {
+    let malformed = |reason| Inspect::Malformed {
+        version: Version::V2,
+        reason,
+    };
+    if buf.len() >= 16 {
+        let len = 16 + usize::from(u16::from_be_bytes([buf[14], buf[15]]));
+        if len > MAX_V2_HEADER {
+            return malformed(HeaderFault::TooLong(MAX_V2_HEADER));
+        }
+    }
+    match ppp::v2::Header::try_from(buf) {
+        Ok(h) => {
+            use ppp::v2::{Addresses, Command};
+            let addrs = match (h.command, h.addresses) {
+                (Command::Local, _) => None,
+                (Command::Proxy, Addresses::IPv4(a)) => Some((
+                    SocketAddr::from((a.source_address, a.source_port)),
+                    SocketAddr::from((a.destination_address, a.destination_port)),
+                )),
+                (Command::Proxy, Addresses::IPv6(a)) => Some((
+                    SocketAddr::from((a.source_address, a.source_port)),
+                    SocketAddr::from((a.destination_address, a.destination_port)),
+                )),
+                (Command::Proxy, Addresses::Unspecified | Addresses::Unix(_)) => None,
+            };
+            Inspect::Complete {
+                version: Version::V2,
+                len: h.len(),
+                addrs,
+            }
+        }
+        Err(e) if e.is_incomplete() => Inspect::Incomplete,
+        Err(e) => malformed(HeaderFault::Invalid(v2_reason(&e))),
+    }
+}
+
+fn v2_reason(e: &ppp::v2::ParseError) -> &'static str {
+    use ppp::v2::ParseError as E;
+    match e {
+        E::Version(_) => "unsupported version (not 2)",
+        E::Command(_) => "unknown command (not LOCAL or PROXY)",
+        E::AddressFamily(_) => "unknown address family",
+        E::Protocol(_) => "unknown transport protocol",
+        E::InvalidAddresses(..) => "length too short for the address family",
+        _ => "invalid binary header",
+    }
+}
+
+fn inspect_v1(buf: &[u8]) -> Inspect {
+    let malformed = |reason| Inspect::Malformed {
+        version: Version::V1,
+        reason,
+    };
+    // Look no further than the limit: a line end beyond byte 107 does not make a header.
+    let window = &buf[..buf.len().min(MAX_V1_HEADER)];
+    // The header is one line (HAProxy reads up to the first LF too). Until the LF has
+    // arrived only impossible bytes are an error: ppp would call some prefixes, such as
+    // "PROXY TCP4 a b 1 " (empty destination port), malformed.
+    let Some(lf) = window.iter().position(|&b| b == b'\n') else {
+        if window
+            .iter()
+            .any(|&b| !(b == b'\r' || (0x20..0x7f).contains(&b)))
+        {
+            return malformed(HeaderFault::Invalid("not ASCII text"));
+        }
+        return if window.len() >= MAX_V1_HEADER {
+            malformed(HeaderFault::TooLong(MAX_V1_HEADER))
+        } else {
+            Inspect::Incomplete
+        };
+    };
+    let line = &window[..=lf];
+    match ppp::v1::Header::try_from(line) {
+        Ok(h) if h.header.len() == line.len() => {
+            let addrs = match h.addresses {
+                ppp::v1::Addresses::Tcp4(a) => Some((
+                    SocketAddr::from((a.source_address, a.source_port)),
+                    SocketAddr::from((a.destination_address, a.destination_port)),
+                )),
+                ppp::v1::Addresses::Tcp6(a) => Some((
+                    SocketAddr::from((a.source_address, a.source_port)),
+                    SocketAddr::from((a.destination_address, a.destination_port)),
+                )),
+                ppp::v1::Addresses::Unknown => None,
+            };
+            Inspect::Complete {
+                version: Version::V1,
+                len: line.len(),
+                addrs,
+            }
+        }
+        Ok(_) => malformed(HeaderFault::Invalid("a CR inside the header")),
+        Err(_) if !line.ends_with(b"\r\n") => {
+            malformed(HeaderFault::Invalid("the line does not end in CRLF"))
+        }
+        Err(e) => malformed(HeaderFault::Invalid(v1_reason(&e))),
+    }
+}
+
+fn v1_reason(e: &ppp::v1::BinaryParseError) -> &'static str {
+    use ppp::v1::{BinaryParseError as B, ParseError as E};
+    match e {
+        B::InvalidUtf8(_) => "not ASCII text",
+        B::Parse(E::HeaderTooLong) => "longer than 107 bytes",
+        B::Parse(E::InvalidProtocol) => "protocol is not TCP4, TCP6 or UNKNOWN",
+        B::Parse(E::InvalidSuffix) => "does not end in CRLF after the ports",
+        B::Parse(E::InvalidSourceAddress(_)) => "invalid source address",
+        B::Parse(E::InvalidDestinationAddress(_)) => "invalid destination address",
+        B::Parse(E::InvalidSourcePort(_)) => "invalid source port",
+        B::Parse(E::InvalidDestinationPort(_)) => "invalid destination port",
+        B::Parse(_) => "invalid text header",
+    }
+}
+
+/// Why a connection was refused by the PROXY protocol check. Each names the peer; the
+/// caller logs it and closes the connection.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// An untrusted source sent a PROXY header.
+    #[error(
+        "{peer} sent a PROXY protocol header but is not a trusted proxy (see --trusted-proxy)"
+    )]
+    Untrusted {
+        /// The TCP peer.
+        peer: SocketAddr,
+    },
+    /// A trusted proxy's connection started with something other than a PROXY header.
+    #[error("trusted proxy {peer} did not start the connection with a PROXY protocol header")]
+    Missing {
+        /// The TCP peer.
+        peer: SocketAddr,
+    },
+    /// The header from a trusted proxy is malformed or too long.
+    #[error("malformed PROXY protocol {version} header from {peer}: {fault}")]
+    Malformed {
+        /// The TCP peer.
+        peer: SocketAddr,
+        /// The header's version.
+        version: Version,
+        /// What is wrong.
+        fault: HeaderFault,
+    },
+    /// The trusted proxy closed the connection before its header was complete.
+    #[error("trusted proxy {peer} closed the connection after {got} bytes, before a complete PROXY protocol header")]
+    Closed {
+        /// The TCP peer.
+        peer: SocketAddr,
+        /// How many bytes arrived.
+        got: usize,
+    },
+    /// The trusted proxy's header did not arrive within the header timeout.
+    #[error("trusted proxy {peer} sent no complete PROXY protocol header within {timeout:?}")]
+    Timeout {
+        /// The TCP peer.
+        peer: SocketAddr,
+        /// The header timeout.
+        timeout: Duration,
+    },
+    /// Reading from the socket failed.
+    #[error("reading the PROXY protocol header from {peer} failed")]
+    Io {
+        /// The TCP peer.
+        peer: SocketAddr,
+        /// The socket error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Who speaks first in the protocol behind the header. It matters only for untrusted
+/// peers: how long to look for a header they should not send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstSpeaker {
+    /// The client speaks first (HTTP): wait, up to the header timeout, for enough bytes
+    /// to tell whether the stream starts with a PROXY signature. A client that sends
+    /// nothing for that long is passed on untouched to the protocol's own timeouts.
+    Client,
+    /// The server speaks first (the line whoami): look only at bytes already received,
+    /// never wait, so the greeting is not delayed.
+    Server,
+}
+
+/// The PROXY protocol policy of one listener: who is trusted and how long a header may
+/// take.
+#[derive(Debug, Clone)]
+pub struct ProxyProtocol {
+    trusted: TrustedProxies,
+    header_timeout: Duration,
+}
+
+impl ProxyProtocol {
+    /// Headers believed from `trusted` (required there, rejected elsewhere); header
+    /// timeout [`DEFAULT_HEADER_TIMEOUT`].
+    pub fn new(trusted: TrustedProxies) -> ProxyProtocol {
+        ProxyProtocol {
+            trusted,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+        }
+    }
+
+    /// How long a trusted proxy gets to send its complete header.
+    pub fn with_header_timeout(mut self, timeout: Duration) -> ProxyProtocol {
+        self.header_timeout = timeout;
+        self
+    }
+
+    /// The trusted networks.
+    pub fn trusted(&self) -> &TrustedProxies {
+        &self.trusted
+    }
+
+    /// The header timeout.
+    pub fn header_timeout(&self) -> Duration {
+        self.header_timeout
+    }
+
+    /// Check an accepted stream from `peer` (reached at `local`) and find its real origin.
+    ///
+    /// From a trusted proxy: reads exactly the PROXY header (never a byte of the data
+    /// after it) and returns the original client and destination, naming the proxy. From
+    /// anyone else: peeks without consuming and rejects a stream that starts with a
+    /// header signature; see [`FirstSpeaker`] for how long it looks.
+    ///
+    /// Memory is bounded by [`MAX_V2_HEADER`]; the whole check by the header timeout.
+    ///
+    /// # Errors
+    /// [`ProxyError`]: an untrusted header, a missing, malformed, overlong, truncated or
+    /// late header from a trusted proxy, or a socket error.
+    ///
+    /// # Cancel safety
+    /// Not cancel safe: when cancelled after part of a trusted proxy's header was read,
+    /// those bytes are gone. Close the stream then.
+    pub async fn accept(
+        &self,
+        stream: &mut TcpStream,
+        peer: SocketAddr,
+        local: SocketAddr,
+        first: FirstSpeaker,
+    ) -> Result<Origin, ProxyError> {
+        let peer = unmap_socket(peer);
+        let direct = Origin::direct(peer, local);
+        let deadline = Instant::now() + self.header_timeout;
+        if self.trusted.contains(peer.ip()) {
+            let timeout = self.header_timeout;
+            match tokio::time::timeout_at(deadline, read_header(stream, peer)).await {
+                Err(_) => Err(ProxyError::Timeout { peer, timeout }),
+                Ok(Err(e)) => Err(e),
+                Ok(Ok(None)) => Ok(direct),
+                Ok(Ok(Some((src, dst)))) => Ok(Origin {
+                    client: unmap_socket(src),
+                    local: unmap_socket(dst),
+                    proxy: Some(peer),
+                }),
+            }
+        } else {
+            let starts_with_header = match first {
+                FirstSpeaker::Server => peek_now(stream, peer)?,
+                FirstSpeaker::Client => {
+                    tokio::time::timeout_at(deadline, peek_until_decided(stream, peer))
+                        .await
+                        .unwrap_or(Ok(false))?
+                }
+            };
+            if starts_with_header {
+                Err(ProxyError::Untrusted { peer })
+            } else {
+                Ok(direct)
+            }
+        }
+    }
+}
+
+/// Read exactly one header from a trusted proxy. Returns the original (source,
+/// destination), or `None` for UNKNOWN/LOCAL.
+///
+/// Each round peeks at what has arrived. A complete header is then read to its last
+/// byte; an incomplete one is read up to what was peeked (all of it belongs to the
+/// header, because the header does not end inside it), so the next peek waits for new
+/// bytes instead of seeing the same ones again.
+async fn read_header(
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+) -> Result<Option<(SocketAddr, SocketAddr)>, ProxyError> {
+    let io_err = |source| ProxyError::Io { peer, source };
+    let mut header: Vec<u8> = Vec::with_capacity(128);
+    let mut buf = [0u8; MAX_V2_HEADER];
+    loop {
+        let room = MAX_V2_HEADER - header.len();
+        let n = stream.peek(&mut buf[..room]).await.map_err(io_err)?;
+        if n == 0 {
+            return Err(if header.is_empty() {
+                ProxyError::Missing { peer }
+            } else {
+                ProxyError::Closed {
+                    peer,
+                    got: header.len(),
+                }
+            });
+        }
+        let seen = header.len();
+        header.extend_from_slice(&buf[..n]);
+        match inspect(&header) {
+            Inspect::NotProxy => return Err(ProxyError::Missing { peer }),
+            Inspect::Malformed { version, reason } => {
+                return Err(ProxyError::Malformed {
+                    peer,
+                    version,
+                    fault: reason,
+                })
+            }
+            Inspect::Complete {
+                len,
+                addrs,
+                version,
+            } => {
+                // `inspect` saw no complete header in the first `seen` bytes, so it ends
+                // after them; checked anyway so a parser quirk cannot panic here.
+                let rest = len.checked_sub(seen).ok_or(ProxyError::Malformed {
+                    peer,
+                    version,
+                    fault: HeaderFault::Invalid("inconsistent header length"),
+                })?;
+                stream.read_exact(&mut buf[..rest]).await.map_err(io_err)?;
+                return Ok(addrs);
+            }
+            Inspect::Incomplete if header.len() >= MAX_V2_HEADER => {
+                // Unreachable with the limits in `inspect`, but never loop on a full buffer.
+                return Err(ProxyError::Malformed {
+                    peer,
+                    version: Version::V2,
+                    fault: HeaderFault::TooLong(MAX_V2_HEADER),
+                });
+            }
+            Inspect::Incomplete => {
+                stream.read_exact(&mut buf[..n]).await.map_err(io_err)?;
+            }
+        }
+    }
+}
+
+/// Whether the bytes already received start with a header signature. Never waits.
+fn peek_now(stream: &TcpStream, peer: SocketAddr) -> Result<bool, ProxyError> {
+    use nix::sys::socket::{recv, MsgFlags};
+    let mut buf = [0u8; 16];
+    match recv(
+        stream.as_raw_fd(),
+        &mut buf,
+        MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT,
+    ) {
+        Ok(n) => Ok(signature_seen(&buf[..n])),
+        Err(nix::errno::Errno::EAGAIN) => Ok(false),
+        Err(e) => Err(ProxyError::Io {
+            peer,
+            source: e.into(),
+        }),
+    }
+}
+
+/// Peek until the first bytes either start a header signature or cannot. Without a
+/// caller's timeout it waits as long as the client sends a partial signature.
+async fn peek_until_decided(stream: &TcpStream, peer: SocketAddr) -> Result<bool, ProxyError> {
+    let mut buf = [0u8; 16];
+    let mut last = 0;
+    loop {
+        let n = stream
+            .peek(&mut buf)
+            .await
+            .map_err(|source| ProxyError::Io { peer, source })?;
+        if n == 0 || !is_prefix_of_either(&buf[..n]) {
+            return Ok(signature_seen(&buf[..n]));
+        }
+        if n == last {
+            // Same partial signature as before: the socket stays readable, so a peek
+            // would return at once. Wait a little for the rest instead of spinning.
+            tokio::time::sleep(PARTIAL_SIGNATURE_POLL).await;
+        }
+        last = n;
+    }
+}
+
+fn signature_seen(buf: &[u8]) -> bool {
+    buf.starts_with(V1_SIGNATURE) || buf.starts_with(V2_SIGNATURE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v2(cmd: u8, fam: u8, body: &[u8]) -> Vec<u8> {
+        let mut h = V2_SIGNATURE.to_vec();
+        h.push(0x20 | cmd);
+        h.push(fam);
+        h.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        h.extend_from_slice(body);
+        h
+    }
+
+    #[test]
+    fn cidr_parse_and_contains() {
+        let c: Cidr = "198.51.100.7/24".parse().unwrap();
+        assert_eq!(c.to_string(), "198.51.100.0/24");
+        assert!(c.contains("198.51.100.200".parse().unwrap()));
+        assert!(c.contains("::ffff:198.51.100.1".parse().unwrap()));
+        assert!(!c.contains("198.51.101.1".parse().unwrap()));
+        assert!(!c.contains("2001:db8::1".parse().unwrap()));
+        let h: Cidr = "::1".parse().unwrap();
+        assert_eq!(h.to_string(), "::1/128");
+        assert!(h.contains("::1".parse().unwrap()));
+        assert!(!h.contains("::2".parse().unwrap()));
+        assert_eq!("127.0.0.1".parse::<Cidr>().unwrap().prefix(), 32);
+        let m: Cidr = "::ffff:192.0.2.0/120".parse().unwrap();
+        assert_eq!(m.to_string(), "192.0.2.0/24");
+        assert_eq!(
+            "0.0.0.0/0".parse::<Cidr>().unwrap().to_string(),
+            "0.0.0.0/0"
+        );
+        assert!("0.0.0.0/0"
+            .parse::<Cidr>()
+            .unwrap()
+            .contains("203.0.113.9".parse().unwrap()));
+        assert!("::/0"
+            .parse::<Cidr>()
+            .unwrap()
+            .contains("2001:db8::9".parse().unwrap()));
+        assert_eq!(
+            "[2001:db8::1]/32".parse::<Cidr>().unwrap().to_string(),
+            "2001:db8::/32"
+        );
+        for bad in [
+            "",
+            "1.2.3.4/33",
+            "::1/129",
+            "1.2.3.4/",
+            "x/8",
+            "1.2.3.4/-1",
+            "1.2.3.4/1000",
+        ] {
+            assert!(bad.parse::<Cidr>().is_err(), "{bad:?} parsed");
+        }
+    }
+
+    #[test]
+    fn inspect_v1_headers() {
+        let h = b"PROXY TCP4 192.0.2.1 198.51.100.1 4000 80\r\nGET /";
+        assert_eq!(
+            inspect(h),
+            Inspect::Complete {
+                version: Version::V1,
+                len: h.len() - 5,
+                addrs: Some((
+                    "192.0.2.1:4000".parse().unwrap(),
+                    "198.51.100.1:80".parse().unwrap()
+                )),
+            }
+        );
+        for cut in 0..h.len() - 5 {
+            assert_eq!(inspect(&h[..cut]), Inspect::Incomplete, "cut {cut}");
+        }
+        let h6 = b"PROXY TCP6 2001:db8::1 2001:db8::2 4000 80\r\n";
+        assert!(matches!(
+            inspect(h6),
+            Inspect::Complete { addrs: Some((s, _)), .. } if s == "[2001:db8::1]:4000".parse().unwrap()
+        ));
+        assert!(matches!(
+            inspect(b"PROXY UNKNOWN\r\n"),
+            Inspect::Complete {
+                len: 15,
+                addrs: None,
+                ..
+            }
+        ));
+        assert_eq!(inspect(b"GET / HTTP/1.1\r\n"), Inspect::NotProxy);
+        assert_eq!(inspect(b"PROXX"), Inspect::NotProxy);
+        assert!(matches!(
+            inspect(b"PROXY TCP5 1.2.3.4 1.2.3.4 1 2\r\n"),
+            Inspect::Malformed { .. }
+        ));
+        assert!(matches!(
+            inspect(b"PROXY TCP4 1.2.3.4 1.2.3.4 1 99999\r\n"),
+            Inspect::Malformed { .. }
+        ));
+        let mut long = b"PROXY UNKNOWN ".to_vec();
+        long.resize(MAX_V1_HEADER, b'x');
+        assert_eq!(
+            inspect(&long),
+            Inspect::Malformed {
+                version: Version::V1,
+                reason: HeaderFault::TooLong(MAX_V1_HEADER)
+            }
+        );
+        long.extend_from_slice(b"\r\n");
+        assert!(matches!(inspect(&long), Inspect::Malformed { .. }));
+        // Exactly 107 bytes is allowed.
+        let mut max = b"PROXY UNKNOWN ".to_vec();
+        max.resize(MAX_V1_HEADER - 2, b'x');
+        max.extend_from_slice(b"\r\n");
+        assert!(matches!(inspect(&max), Inspect::Complete { len: 107, .. }));
+    }
+
+    #[test]
+    fn inspect_v2_headers() {
+        let body = [192, 0, 2, 1, 198, 51, 100, 1, 0x0f, 0xa0, 0, 80];
+        let mut h = v2(1, 0x11, &body);
+        let len = h.len();
+        h.extend_from_slice(b"GET /");
+        assert_eq!(
+            inspect(&h),
+            Inspect::Complete {
+                version: Version::V2,
+                len,
+                addrs: Some((
+                    "192.0.2.1:4000".parse().unwrap(),
+                    "198.51.100.1:80".parse().unwrap()
+                )),
+            }
+        );
+        for cut in 0..len {
+            assert_eq!(inspect(&h[..cut]), Inspect::Incomplete, "cut {cut}");
+        }
+        let local = v2(0, 0x00, &[]);
+        assert!(matches!(
+            inspect(&local),
+            Inspect::Complete {
+                len: 16,
+                addrs: None,
+                ..
+            }
+        ));
+        let mut big = v2(1, 0x11, &body);
+        big[14..16].copy_from_slice(&2000u16.to_be_bytes());
+        assert_eq!(
+            inspect(&big),
+            Inspect::Malformed {
+                version: Version::V2,
+                reason: HeaderFault::TooLong(MAX_V2_HEADER)
+            }
+        );
+        let bad_ver = {
+            let mut b = v2(1, 0x11, &body);
+            b[12] = 0x31;
+            b
+        };
+        assert!(matches!(inspect(&bad_ver), Inspect::Malformed { .. }));
+        let short = v2(1, 0x21, &body); // IPv6 needs 36 bytes
+        assert!(matches!(inspect(&short), Inspect::Malformed { .. }));
+    }
+}
