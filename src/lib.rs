@@ -3,6 +3,7 @@
 //! Programs that work over IPv4 and IPv6 at once, correctly and fast.
 //!
 //! - [`addr`]: classify and convert any IPv4/IPv6 address (pure, no I/O).
+//! - [`listen`]: AF-independent listening: bind every family, explain `EADDRINUSE`, accept fairly.
 //! - [`lines`]: buffered line I/O with a length limit and per-line timeouts.
 //! - [`smtp`]: SMTP reply parsing and a checked test dialogue (STARTTLS with feature `tls`).
 //! - `whoami` (feature `server`): what a whoami reply says about a client.
@@ -14,6 +15,7 @@
 
 pub mod addr;
 pub mod lines;
+pub mod listen;
 pub mod smtp;
 #[allow(unsafe_code)]
 mod sys;

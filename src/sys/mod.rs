@@ -3,3 +3,7 @@
 //!
 //! Submodules are added as features need them (pktinfo control messages, sysctl reads,
 //! errno mapping, /proc socket owners).
+
+#[cfg(feature = "server")]
+pub(crate) mod activation;
+pub(crate) mod owner;
