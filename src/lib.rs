@@ -5,6 +5,7 @@
 //! - [`addr`]: classify and convert any IPv4/IPv6 address (pure, no I/O).
 //! - [`listen`]: AF-independent listening: bind every family, explain `EADDRINUSE`, accept fairly.
 //! - [`lines`]: buffered line I/O with a length limit and per-line timeouts.
+//! - [`reverse`]: reverse DNS with a hard timeout, forward confirmation, two backends.
 //! - [`smtp`]: SMTP reply parsing and a checked test dialogue (STARTTLS with feature `tls`).
 //! - `whoami` (feature `server`): what a whoami reply says about a client.
 //!
@@ -16,6 +17,7 @@
 pub mod addr;
 pub mod lines;
 pub mod listen;
+pub mod reverse;
 pub mod smtp;
 #[allow(unsafe_code)]
 mod sys;

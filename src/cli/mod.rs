@@ -12,6 +12,7 @@
 #![allow(dead_code)]
 
 mod addr;
+mod reverse;
 mod smtp;
 
 use std::fmt;
@@ -35,6 +36,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Addr(addr::Args),
+    /// Reverse DNS with a hard timeout: address to name, optionally forward-confirmed.
+    Reverse(reverse::Args),
     /// Talk SMTP to a server and check every reply (EHLO, STARTTLS, QUIT).
     Smtp(smtp::Args),
 }
@@ -145,6 +148,7 @@ pub fn init_tracing(default_filter: &str, json: bool) {
 fn run(cli: Cli) -> CliResult {
     match cli.command {
         Command::Addr(args) => addr::run(args),
+        Command::Reverse(args) => reverse::run(args),
         Command::Smtp(args) => smtp::run(args),
     }
 }

@@ -7,3 +7,4 @@
 #[cfg(feature = "server")]
 pub(crate) mod activation;
 pub(crate) mod owner;
+pub(crate) mod getnameinfo;
