@@ -199,7 +199,7 @@ pub struct Reverse {
 
 #[derive(Debug, Clone)]
 enum Inner {
-    Hickory(TokioResolver),
+    Hickory(Box<TokioResolver>),
     System(ThreadPool),
 }
 
@@ -219,7 +219,7 @@ impl Reverse {
                         backend,
                         reason: e.to_string(),
                     })?;
-                Inner::Hickory(resolver)
+                Inner::Hickory(Box::new(resolver))
             }
             Backend::System => Inner::System(ThreadPool::new(DEFAULT_SYSTEM_THREADS)),
         };
@@ -259,7 +259,7 @@ impl Reverse {
             backend: Backend::Hickory,
             reason: e.to_string(),
         })?;
-        Ok(Self::with_inner(Inner::Hickory(resolver)))
+        Ok(Self::with_inner(Inner::Hickory(Box::new(resolver))))
     }
 
     fn with_inner(inner: Inner) -> Self {
