@@ -6,5 +6,5 @@
 
 #[cfg(feature = "server")]
 pub(crate) mod activation;
-pub(crate) mod owner;
 pub(crate) mod getnameinfo;
+pub(crate) mod owner;
