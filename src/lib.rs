@@ -7,6 +7,7 @@
 //! - [`lines`]: buffered line I/O with a length limit and per-line timeouts.
 //! - [`reverse`]: reverse DNS with a hard timeout, forward confirmation, two backends.
 //! - [`smtp`]: SMTP reply parsing and a checked test dialogue (STARTTLS with feature `tls`).
+//! - [`connect`]: Happy Eyeballs (RFC 8305) connects with a full timeline of every step.
 //! - `whoami` (feature `server`): what a whoami reply says about a client.
 //!
 //! All `unsafe` and platform-specific code lives in one private module, `sys`;
@@ -15,6 +16,7 @@
 #![warn(rust_2018_idioms)]
 
 pub mod addr;
+pub mod connect;
 pub mod lines;
 pub mod listen;
 pub mod reverse;

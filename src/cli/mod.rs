@@ -12,6 +12,7 @@
 #![allow(dead_code)]
 
 mod addr;
+mod connect;
 mod reverse;
 mod smtp;
 
@@ -40,6 +41,10 @@ enum Command {
     Reverse(reverse::Args),
     /// Talk SMTP to a server and check every reply (EHLO, STARTTLS, QUIT).
     Smtp(smtp::Args),
+    /// Connect with Happy Eyeballs (RFC 8305) and relay stdin ↔ socket, like netcat.
+    Connect(connect::Args),
+    /// Look up a host like `connect` would: A/AAAA with response times and the try order.
+    Resolve(connect::ResolveArgs),
 }
 
 /// Process exit codes, documented in README.md.
@@ -150,6 +155,8 @@ fn run(cli: Cli) -> CliResult {
         Command::Addr(args) => addr::run(args),
         Command::Reverse(args) => reverse::run(args),
         Command::Smtp(args) => smtp::run(args),
+        Command::Connect(args) => connect::run(args),
+        Command::Resolve(args) => connect::run_resolve(args),
     }
 }
 

@@ -1,0 +1,402 @@
+//! `dualstack connect` and `dualstack resolve`, plus [`ConnectOpts`], the connect options
+//! other subcommands (`smtp`, `probe`) flatten into theirs so every command that connects
+//! takes the same flags and prints the same timeline.
+
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use dualstack::addr::Family;
+use dualstack::connect::event::fmt_duration;
+use dualstack::connect::{
+    ConnectError, Connection, Connector, Event, HickoryResolver, OutcomeCache, Resolve,
+    SystemResolver,
+};
+use serde::Serialize;
+
+use super::{parse_duration, runtime, CliError, CliResult, Exit};
+
+/// Which resolver `--resolver` picks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ResolverKind {
+    /// hickory-resolver: AAAA and A sent concurrently, each answer used as it arrives.
+    Hickory,
+    /// The C library's getaddrinfo (both answers arrive together).
+    System,
+}
+
+fn parse_family(s: &str) -> Result<Family, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "ipv4" | "4" | "v4" | "inet" => Ok(Family::V4),
+        "ipv6" | "6" | "v6" | "inet6" => Ok(Family::V6),
+        _ => Err(format!("unknown family {s:?} (use ipv4 or ipv6)")),
+    }
+}
+
+fn parse_source(s: &str) -> Result<IpAddr, String> {
+    let p = dualstack::addr::parse(s).map_err(|e| e.to_string())?;
+    if p.port.is_some() {
+        return Err(format!("{s:?}: give the source address without a port"));
+    }
+    Ok(p.ip)
+}
+
+/// Every option of a Happy Eyeballs connect. Flatten it into a subcommand with
+/// `#[command(flatten)]`, build the connector with [`ConnectOpts::connector`] and show
+/// the timeline with [`ConnectOpts::print_trace`].
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConnectOpts {
+    /// Use IPv4 only (send only the A query).
+    #[arg(short = '4', conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// Use IPv6 only (send only the AAAA query).
+    #[arg(short = '6')]
+    pub ipv6: bool,
+    /// Family to try first when there is no history (default ipv6).
+    #[arg(long, value_name = "ipv4|ipv6", value_parser = parse_family)]
+    pub prefer: Option<Family>,
+    /// Connection Attempt Delay before the next address is tried (RFC 8305 §5; 10ms–2s).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "250ms")]
+    pub attempt_delay: Duration,
+    /// How long to wait for AAAA when A answers first (RFC 8305 §3).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "50ms")]
+    pub resolution_delay: Duration,
+    /// Preferred-family addresses tried before the first of the other family (RFC 8305 §4).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub first_family_count: usize,
+    /// Overall timeout, DNS included.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "10s")]
+    pub timeout: Duration,
+    /// Bind to this local address (only destinations of its family are tried).
+    #[arg(long, value_name = "ADDR", value_parser = parse_source)]
+    pub source: Option<IpAddr>,
+    /// Classic behaviour for comparison: wait for both answers, then one address at a time.
+    #[arg(long)]
+    pub serial: bool,
+    /// Resolver: hickory (concurrent AAAA/A, default) or system (getaddrinfo).
+    #[arg(long, value_enum, default_value_t = ResolverKind::Hickory)]
+    pub resolver: ResolverKind,
+    /// Ask this DNS server (IP:PORT, repeatable) instead of /etc/resolv.conf (hickory only).
+    #[arg(long, value_name = "IP:PORT")]
+    pub dns_server: Vec<SocketAddr>,
+    /// Do not remember outcomes between connects of this process.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Do not translate IPv4 literals through NAT64 when there is no IPv4 route.
+    #[arg(long)]
+    pub no_nat64: bool,
+    /// Print the timeline of every step with millisecond offsets (stderr).
+    #[arg(long)]
+    pub trace: bool,
+    /// Machine-readable output (JSON).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The outcome cache shared by every connect of this process (on unless `--no-cache`).
+fn process_cache() -> Arc<OutcomeCache> {
+    static CACHE: OnceLock<Arc<OutcomeCache>> = OnceLock::new();
+    CACHE.get_or_init(|| Arc::new(OutcomeCache::new())).clone()
+}
+
+impl ConnectOpts {
+    /// The family restriction from `-4`/`-6`.
+    pub fn family(&self) -> Option<Family> {
+        match (self.ipv4, self.ipv6) {
+            (true, _) => Some(Family::V4),
+            (_, true) => Some(Family::V6),
+            _ => None,
+        }
+    }
+
+    /// Build the connector these options describe.
+    ///
+    /// # Errors
+    /// A usage error for contradictory options (`--dns-server` with `--resolver system`).
+    pub fn connector(&self) -> Result<Connector, CliError> {
+        let resolver: Arc<dyn Resolve> =
+            match (self.resolver, self.dns_server.is_empty()) {
+                (ResolverKind::Hickory, true) => Arc::new(HickoryResolver::system()),
+                (ResolverKind::Hickory, false) => Arc::new(
+                    HickoryResolver::with_name_servers(&self.dns_server)
+                        .hosts_file(Some("/etc/hosts".into())),
+                ),
+                (ResolverKind::System, true) => Arc::new(SystemResolver),
+                (ResolverKind::System, false) => return Err(CliError::usage(
+                    "--dns-server needs the hickory resolver (getaddrinfo reads /etc/resolv.conf)",
+                )),
+            };
+        if self.first_family_count == 0 {
+            return Err(CliError::usage("--first-family-count must be at least 1"));
+        }
+        let c = Connector::new()
+            .attempt_delay(self.attempt_delay)
+            .resolution_delay(self.resolution_delay)
+            .first_address_family_count(self.first_family_count)
+            .prefer(self.prefer.unwrap_or(Family::V6))
+            .family(self.family())
+            .source(self.source)
+            .timeout(self.timeout)
+            .serial(self.serial)
+            .nat64(!self.no_nat64)
+            .resolver(resolver)
+            .cache((!self.no_cache).then(process_cache));
+        if c.get_attempt_delay() != self.attempt_delay {
+            super::warn(format_args!(
+                "--attempt-delay {} is outside 10ms–2s (RFC 8305 §5); using {}",
+                fmt_duration(self.attempt_delay),
+                fmt_duration(c.get_attempt_delay())
+            ));
+        }
+        Ok(c)
+    }
+
+    /// With `--trace`, print the timeline on stderr, one step per line with its offset.
+    pub fn print_trace(&self, events: &[Event]) {
+        if !self.trace {
+            return;
+        }
+        let mut err = std::io::stderr().lock();
+        for e in events {
+            let _ = writeln!(err, "{e}");
+        }
+    }
+}
+
+/// Connect to HOST PORT with Happy Eyeballs (RFC 8305), then relay stdin ↔ socket.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  dualstack connect -z --trace example.com 443     # connect, show every step, close
+  printf 'HEAD / HTTP/1.0\\r\\n\\r\\n' | dualstack connect example.com 80
+  dualstack connect -z --repeat 5 --json localhost 22
+
+The winner, its family and the connect time go to stderr; with -z and --json a JSON
+report goes to stdout. Exit 0 connected, 1 every address failed, 2 bad input.")]
+pub struct Args {
+    /// Host name or IP literal (2001:db8::1, [2001:db8::1], fe80::1%eth0, 192.0.2.1).
+    pub host: String,
+    /// TCP port.
+    #[arg(value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: u16,
+    /// Only connect and report, then close (exit 0 on success, 1 on failure).
+    #[arg(short = 'z', long)]
+    pub probe: bool,
+    /// Connect this many times in this process, one after another (implies -z), and report
+    /// each time: shows what the outcome cache does for repeated connects.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub repeat: u32,
+    #[command(flatten)]
+    pub opts: ConnectOpts,
+}
+
+/// Look up HOST like `connect` would: A and AAAA with response times, and the try order.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  dualstack resolve example.com
+  dualstack resolve --json --resolver system localhost")]
+pub struct ResolveArgs {
+    /// Host name or IP literal.
+    pub host: String,
+    #[command(flatten)]
+    pub opts: ConnectOpts,
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    host: &'a str,
+    port: u16,
+    peer: SocketAddr,
+    local: SocketAddr,
+    family: Family,
+    #[serde(rename = "elapsed_ms")]
+    elapsed_ms: f64,
+    events: &'a [Event],
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+fn report_json<S>(host: &str, port: u16, c: &Connection<S>) -> String {
+    serde_json::to_string(&Report {
+        host,
+        port,
+        peer: c.peer,
+        local: c.local,
+        family: c.family(),
+        elapsed_ms: ms(c.elapsed),
+        events: &c.events,
+    })
+    .expect("report serializes")
+}
+
+fn human_line<S>(c: &Connection<S>) -> String {
+    format!(
+        "connected to {} ({}) in {} from {}",
+        c.peer,
+        c.family(),
+        fmt_duration(c.elapsed),
+        c.local
+    )
+}
+
+fn fail(opts: &ConnectOpts, e: ConnectError, json_to_stdout: bool) -> CliError {
+    opts.print_trace(&e.events);
+    if opts.json && json_to_stdout {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::json!({ "error": e.to_string(), "details": e })
+        );
+    }
+    CliError::failure(e)
+}
+
+/// `dualstack connect`.
+pub fn run(args: Args) -> CliResult {
+    let connector = args.opts.connector()?;
+    let rt = runtime()?;
+    let probe = args.probe || args.repeat > 1;
+    let result = rt.block_on(async {
+        if probe {
+            probe_run(&args, &connector).await
+        } else {
+            relay_run(&args, &connector).await
+        }
+    });
+    // stdin is read on a blocking thread that may still wait for input: do not wait for it.
+    rt.shutdown_background();
+    result
+}
+
+async fn probe_run(args: &Args, connector: &Connector) -> CliResult {
+    let mut times = Vec::new();
+    for i in 0..args.repeat {
+        let conn = match connector.connect(&args.host, args.port).await {
+            Ok(c) => c,
+            Err(e) => return Err(fail(&args.opts, e, true)),
+        };
+        args.opts.print_trace(&conn.events);
+        if args.opts.json {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{}", report_json(&args.host, args.port, &conn))?;
+        }
+        if args.repeat > 1 {
+            eprintln!("#{:<4} {}", i + 1, human_line(&conn));
+        } else {
+            eprintln!("{}", human_line(&conn));
+        }
+        times.push(conn.elapsed);
+    }
+    if times.len() > 1 {
+        let first = times[0];
+        times.sort();
+        let median = times[times.len() / 2];
+        eprintln!(
+            "{} connects: first {}, min {}, median {}, max {}",
+            times.len(),
+            fmt_duration(first),
+            fmt_duration(times[0]),
+            fmt_duration(median),
+            fmt_duration(times[times.len() - 1])
+        );
+    }
+    Ok(Exit::Success)
+}
+
+async fn relay_run(args: &Args, connector: &Connector) -> CliResult {
+    use tokio::io::AsyncWriteExt;
+    let conn = match connector.connect(&args.host, args.port).await {
+        Ok(c) => c,
+        Err(e) => return Err(fail(&args.opts, e, false)),
+    };
+    args.opts.print_trace(&conn.events);
+    if args.opts.json {
+        // stdout carries the relayed data: the report goes to stderr.
+        eprintln!("{}", report_json(&args.host, args.port, &conn));
+    } else {
+        eprintln!("{}", human_line(&conn));
+    }
+    let (mut rd, mut wr) = conn.stream.into_split();
+    let upload = tokio::spawn(async move {
+        let mut stdin = tokio::io::stdin();
+        let r = tokio::io::copy(&mut stdin, &mut wr).await;
+        // Half-close: the peer sees EOF and can finish its answer.
+        let _ = wr.shutdown().await;
+        r
+    });
+    let mut stdout = tokio::io::stdout();
+    let copied = tokio::io::copy(&mut rd, &mut stdout).await;
+    let flushed = stdout.flush().await;
+    upload.abort();
+    copied?;
+    flushed?;
+    Ok(Exit::Success)
+}
+
+#[derive(Serialize)]
+struct ResolveReport<'a> {
+    #[serde(flatten)]
+    resolution: &'a dualstack::connect::Resolution,
+}
+
+/// `dualstack resolve`.
+pub fn run_resolve(args: ResolveArgs) -> CliResult {
+    let connector = args.opts.connector()?;
+    let rt = runtime()?;
+    let res = rt.block_on(connector.resolve(&args.host));
+    rt.shutdown_background();
+    let res = match res {
+        Ok(r) => r,
+        Err(e) => return Err(fail(&args.opts, e, true)),
+    };
+    args.opts.print_trace(&res.events);
+    let mut out = std::io::stdout().lock();
+    if args.opts.json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&ResolveReport { resolution: &res }).expect("serializes")
+        )?;
+    } else if res.literal {
+        writeln!(out, "{}: IP literal, no DNS", res.host)?;
+        writeln!(out, "  try order: {}", res.order[0])?;
+    } else {
+        writeln!(out, "{}", res.host)?;
+        for a in &res.answers {
+            let q = match a.family {
+                Family::V6 => "AAAA",
+                Family::V4 => "A",
+            };
+            let time = a
+                .elapsed
+                .map(fmt_duration)
+                .unwrap_or_else(|| "no answer".into());
+            let what = match &a.error {
+                Some(e) => e.clone(),
+                None => a
+                    .addrs
+                    .iter()
+                    .map(|ip| ip.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            };
+            writeln!(out, "  {q:<4} {time:>10}  {what}")?;
+        }
+        let order: Vec<String> = res.order.iter().map(|ip| ip.to_string()).collect();
+        if order.is_empty() {
+            writeln!(out, "  try order: (none)")?;
+        } else {
+            writeln!(out, "  try order: {}", order.join(", "))?;
+        }
+    }
+    Ok(if res.order.is_empty() {
+        Exit::Failure
+    } else {
+        Exit::Success
+    })
+}

@@ -1,0 +1,264 @@
+//! What happened during one connect, step by step: the timeline behind `--trace` and
+//! `--json`. Every event is also emitted as a `tracing` event (target `dualstack::connect`).
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use serde::{Serialize, Serializer};
+use tokio::time::Instant;
+
+use crate::addr::Family;
+
+/// One step of a connect, with its offset from the start of the connect.
+///
+/// The offset comes from Tokio's clock, so on a paused test clock it is virtual time and
+/// exact; otherwise it is real (monotonic) time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    /// Time since the connect started (serialized as `at_ms`, a float in milliseconds).
+    #[serde(rename = "at_ms", serialize_with = "as_ms")]
+    pub at: Duration,
+    /// What happened (serialized flattened, with an `event` tag).
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// The kinds of [`Event`]. Serialized with an `event` tag in `snake_case`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EventKind {
+    /// The host is an IP literal: no DNS query is sent.
+    Literal {
+        /// The address.
+        ip: IpAddr,
+    },
+    /// The host was found in the hosts file (`/etc/hosts`): no DNS query is sent.
+    HostsFile {
+        /// The addresses listed there, all families.
+        addrs: Vec<IpAddr>,
+    },
+    /// An IPv4 literal was translated for a NAT64 network (RFC 6052, prefix found per RFC 7050).
+    Nat64 {
+        /// The IPv4 address asked for.
+        ip: IpAddr,
+        /// The IPv6 address actually used.
+        synthesized: IpAddr,
+        /// The NAT64 prefix, e.g. `64:ff9b::/96`.
+        prefix: String,
+    },
+    /// The outcome cache knew this destination (RFC 8305 §4, "history").
+    CacheHit {
+        /// The family that worked last time; it goes first.
+        prefer: Family,
+        /// How old the remembered outcome is.
+        #[serde(rename = "age_ms", serialize_with = "as_ms")]
+        age: Duration,
+        /// Addresses that failed or were slow last time; they go last in their family.
+        demoted: Vec<IpAddr>,
+    },
+    /// A DNS query was sent (`AAAA` for IPv6, `A` for IPv4).
+    QuerySent {
+        /// The family asked for.
+        family: Family,
+    },
+    /// A DNS answer arrived (possibly empty or failed).
+    Answer {
+        /// The family answered.
+        family: Family,
+        /// The addresses, in DNS order.
+        addrs: Vec<IpAddr>,
+        /// Why there are no addresses, when there are none.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// The other family answered first: wait this long for the preferred one (RFC 8305 §3).
+    ResolutionDelay {
+        /// The family still awaited.
+        waiting_for: Family,
+        /// The Resolution Delay.
+        #[serde(rename = "delay_ms", serialize_with = "as_ms")]
+        delay: Duration,
+    },
+    /// The resolution delay ran out: start connecting with what we have (RFC 8305 §3).
+    ResolutionDelayExpired {
+        /// The family that has not answered yet; its answer is merged when it arrives.
+        waiting_for: Family,
+    },
+    /// A TCP connection attempt started.
+    AttemptStarted {
+        /// The destination.
+        addr: SocketAddr,
+    },
+    /// An attempt failed (refused, unreachable, ...).
+    AttemptFailed {
+        /// The destination.
+        addr: SocketAddr,
+        /// Why.
+        error: String,
+    },
+    /// An attempt succeeded: it is the winner.
+    Connected {
+        /// The destination.
+        addr: SocketAddr,
+        /// Our local address on that connection.
+        local: SocketAddr,
+        /// How long the winning attempt took (from its start).
+        #[serde(rename = "rtt_ms", serialize_with = "as_ms")]
+        rtt: Duration,
+    },
+    /// An attempt still in flight was cancelled and its socket closed.
+    Cancelled {
+        /// The destination.
+        addr: SocketAddr,
+        /// Why (another attempt won, or the overall timeout).
+        reason: String,
+    },
+    /// The overall timeout ran out.
+    TimedOut {
+        /// The timeout.
+        #[serde(rename = "timeout_ms", serialize_with = "as_ms")]
+        timeout: Duration,
+    },
+}
+
+fn as_ms<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1e6).round() / 1e3)
+}
+
+fn query_name(f: Family) -> &'static str {
+    match f {
+        Family::V6 => "AAAA",
+        Family::V4 => "A",
+    }
+}
+
+fn list(addrs: &[IpAddr]) -> String {
+    addrs
+        .iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Milliseconds with up to three decimals: `0.412 ms`, `250 ms`, `2.05 s`.
+pub fn fmt_duration(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1e3;
+    if ms >= 10_000.0 {
+        format!("{:.2} s", ms / 1e3)
+    } else if ms >= 100.0 {
+        format!("{ms:.0} ms")
+    } else if ms >= 10.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{ms:.3} ms")
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EventKind::Literal { ip } => write!(f, "{ip} is an IP literal: no DNS"),
+            EventKind::HostsFile { addrs } => {
+                write!(f, "found in the hosts file: {}; no DNS", list(addrs))
+            }
+            EventKind::Nat64 {
+                ip,
+                synthesized,
+                prefix,
+            } => write!(
+                f,
+                "no IPv4 route: {ip} becomes {synthesized} via NAT64 prefix {prefix} (RFC 6052)"
+            ),
+            EventKind::CacheHit {
+                prefer,
+                age,
+                demoted,
+            } => {
+                write!(
+                    f,
+                    "history from {} ago: {prefer} worked, trying it first",
+                    fmt_duration(*age)
+                )?;
+                if !demoted.is_empty() {
+                    write!(f, "; failed before, tried last: {}", list(demoted))?;
+                }
+                Ok(())
+            }
+            EventKind::QuerySent { family } => write!(f, "{} query sent", query_name(*family)),
+            EventKind::Answer {
+                family,
+                addrs,
+                error,
+            } => match error {
+                Some(e) => write!(f, "{} answer: {e}", query_name(*family)),
+                None => write!(f, "{} answer: {}", query_name(*family), list(addrs)),
+            },
+            EventKind::ResolutionDelay { waiting_for, delay } => write!(
+                f,
+                "waiting up to {} for the {} answer (resolution delay, RFC 8305 §3)",
+                fmt_duration(*delay),
+                query_name(*waiting_for)
+            ),
+            EventKind::ResolutionDelayExpired { waiting_for } => write!(
+                f,
+                "resolution delay over: connecting without the {} answer (merged if it comes)",
+                query_name(*waiting_for)
+            ),
+            EventKind::AttemptStarted { addr } => {
+                write!(f, "connecting to {addr} ({})", Family::of(addr.ip()))
+            }
+            EventKind::AttemptFailed { addr, error } => write!(f, "{addr} failed: {error}"),
+            EventKind::Connected { addr, local, rtt } => write!(
+                f,
+                "connected to {addr} ({}) from {local}, handshake {}",
+                Family::of(addr.ip()),
+                fmt_duration(*rtt)
+            ),
+            EventKind::Cancelled { addr, reason } => write!(f, "cancelled {addr}: {reason}"),
+            EventKind::TimedOut { timeout } => {
+                write!(f, "overall timeout of {} reached", fmt_duration(*timeout))
+            }
+        }
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:>10.3} ms  {}", self.at.as_secs_f64() * 1e3, self.kind)
+    }
+}
+
+/// Collects events with their offsets and mirrors each one to `tracing`.
+#[derive(Debug)]
+pub(crate) struct Recorder {
+    start: Instant,
+    events: Vec<Event>,
+}
+
+impl Recorder {
+    pub(crate) fn new(start: Instant) -> Recorder {
+        Recorder {
+            start,
+            events: Vec::new(),
+        }
+    }
+
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    pub(crate) fn push(&mut self, kind: EventKind) {
+        let at = self.start.elapsed();
+        tracing::debug!(
+            target: "dualstack::connect",
+            at_ms = at.as_secs_f64() * 1e3,
+            "{kind}"
+        );
+        self.events.push(Event { at, kind });
+    }
+
+    pub(crate) fn take(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+}

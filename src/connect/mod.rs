@@ -1,0 +1,524 @@
+//! Happy Eyeballs version 2 (RFC 8305): connect to a host name over IPv6 and IPv4 at once,
+//! fast when one family is broken, and explain every step.
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), dualstack::connect::ConnectError> {
+//! use std::time::Duration;
+//! use dualstack::connect::Connector;
+//!
+//! let conn = Connector::new()
+//!     .attempt_delay(Duration::from_millis(250))
+//!     .connect("example.com", 443)
+//!     .await?;
+//! println!("connected to {} in {:?}", conn.peer, conn.elapsed);
+//! # Ok(()) }
+//! ```
+//!
+//! # What happens, step by step
+//!
+//! 1. **Resolution (RFC 8305 §3).** An IP literal skips DNS. Otherwise the AAAA and A
+//!    queries are sent together, AAAA first, as two separate lookups ([`HickoryResolver`]).
+//!    As soon as the AAAA answer has addresses, connecting starts. If the A answer comes
+//!    first, the connector waits up to the **Resolution Delay** (default 50 ms, §3 and §8)
+//!    for AAAA, then starts with IPv4 and merges the AAAA answer when it arrives.
+//! 2. **Ordering (§4, RFC 6724).** The preferred family goes first: IPv6, unless
+//!    [`Connector::prefer`] or the [`OutcomeCache`] ("history", §4) says IPv4 worked
+//!    better. DNS order is kept within a family; addresses that failed last time go to
+//!    the end of their family. After the **First Address Family Count** (default 1)
+//!    preferred addresses, the families alternate.
+//! 3. **Racing (§5).** One attempt starts; the next starts after the **Connection Attempt
+//!    Delay** (default 250 ms, clamped to 10 ms – 2 s, §5 and §8) or at once when an attempt
+//!    fails (refused, unreachable). Attempts in flight keep going. The first to complete
+//!    the TCP handshake wins; every other attempt is cancelled and its socket closed.
+//! 4. **Failure.** An overall timeout (default 10 s) bounds DNS and connecting together.
+//!    [`ConnectError`] lists every address with its own cause and timing.
+//!
+//! [`Connector::serial`] turns all of this off (wait for both answers, then one address
+//! after another), the classic behaviour, for comparison. [`Connector::source`] binds to a
+//! local address and then only tries destinations of its family. [`Connector::nat64`]
+//! (on by default) reaches IPv4 literals from IPv6-only hosts (RFC 8305 §7, RFC 7050,
+//! RFC 6052).
+//!
+//! Every step is an [`Event`], emitted as a `tracing` event (target `dualstack::connect`)
+//! and returned in [`Connection::events`] / [`ConnectError::events`].
+
+// ConnectError carries the whole story of a failed connect (every address, the DNS
+// answers, the timeline). It is returned once per failed connect, never on a hot path, so
+// its size does not matter and matching on its public fields beats boxing them.
+#![allow(clippy::result_large_err)]
+
+mod algorithm;
+pub mod attempt;
+pub mod cache;
+pub mod error;
+pub mod event;
+pub mod nat64;
+pub mod resolver;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde::Serialize;
+use tokio::time::Instant;
+
+pub use attempt::{Attempt, Script, ScriptedAttempt, TcpAttempt};
+pub use cache::{History, OutcomeCache};
+pub use error::{AttemptError, Cause, ConnectError, LookupOutcome, Reason};
+pub use event::{Event, EventKind};
+pub use resolver::{
+    Answer, Answers, HickoryResolver, Resolve, ResolveError, ScriptedResolver, SystemResolver,
+};
+
+use crate::addr::Family;
+
+/// Default Connection Attempt Delay (RFC 8305 §8).
+pub const DEFAULT_ATTEMPT_DELAY: Duration = Duration::from_millis(250);
+/// Smallest allowed Connection Attempt Delay (RFC 8305 §5: "MUST NOT be less than 10 ms").
+pub const MIN_ATTEMPT_DELAY: Duration = Duration::from_millis(10);
+/// Largest allowed Connection Attempt Delay (RFC 8305 §5: "SHOULD NOT be greater than 2 s").
+pub const MAX_ATTEMPT_DELAY: Duration = Duration::from_secs(2);
+/// Default Resolution Delay (RFC 8305 §8).
+pub const DEFAULT_RESOLUTION_DELAY: Duration = Duration::from_millis(50);
+/// Default overall timeout for one connect, DNS included.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An established connection and how it was chosen.
+#[derive(Debug)]
+pub struct Connection<S = tokio::net::TcpStream> {
+    /// The connected stream.
+    pub stream: S,
+    /// The address connected to (unmapped).
+    pub peer: SocketAddr,
+    /// The local address of the connection (unmapped).
+    pub local: SocketAddr,
+    /// Time from the start of the connect (DNS included) to the winning handshake.
+    pub elapsed: Duration,
+    /// Every step, in order.
+    pub events: Vec<Event>,
+}
+
+impl<S> Connection<S> {
+    /// The family of the winning address.
+    pub fn family(&self) -> Family {
+        Family::of(self.peer.ip())
+    }
+
+    /// Convert the stream, keeping the rest.
+    pub fn map<T>(self, f: impl FnOnce(S) -> T) -> Connection<T> {
+        Connection {
+            stream: f(self.stream),
+            peer: self.peer,
+            local: self.local,
+            elapsed: self.elapsed,
+            events: self.events,
+        }
+    }
+}
+
+/// One family's DNS answer as [`Connector::resolve`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FamilyAnswer {
+    /// The family (`IPv6` = AAAA, `IPv4` = A).
+    pub family: Family,
+    /// Addresses in DNS order.
+    pub addrs: Vec<IpAddr>,
+    /// Why there are none, when there are none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Time from sending the queries to this answer (`None`: no answer before the timeout).
+    #[serde(rename = "elapsed_ms", serialize_with = "opt_ms")]
+    pub elapsed: Option<Duration>,
+}
+
+fn opt_ms<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_f64((d.as_secs_f64() * 1e6).round() / 1e3),
+        None => s.serialize_none(),
+    }
+}
+
+/// What [`Connector::resolve`] found: each family's answer and the order the connector
+/// would try the addresses in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Resolution {
+    /// The host as given.
+    pub host: String,
+    /// Whether the host was an IP literal (no DNS).
+    pub literal: bool,
+    /// The preferred family (first in the order).
+    pub prefer: Family,
+    /// Per-family answers, in arrival order.
+    pub answers: Vec<FamilyAnswer>,
+    /// The order a connect would try the addresses in (RFC 8305 §4).
+    pub order: Vec<IpAddr>,
+    /// The timeline.
+    pub events: Vec<Event>,
+}
+
+/// A Happy Eyeballs connector: settings plus the resolver and (optional) outcome cache.
+/// Cheap to clone; clones share the resolver and cache.
+#[derive(Clone, Debug)]
+pub struct Connector {
+    attempt_delay: Duration,
+    resolution_delay: Duration,
+    first_family_count: usize,
+    prefer: Family,
+    family: Option<Family>,
+    source: Option<IpAddr>,
+    timeout: Duration,
+    serial: bool,
+    nat64: bool,
+    resolver: Arc<dyn Resolve>,
+    cache: Option<Arc<OutcomeCache>>,
+}
+
+impl Default for Connector {
+    fn default() -> Self {
+        Connector::new()
+    }
+}
+
+impl Connector {
+    /// The RFC 8305 defaults: attempt delay 250 ms, resolution delay 50 ms, first address
+    /// family count 1, IPv6 preferred, both families, 10 s overall timeout, the system's
+    /// DNS configuration through [`HickoryResolver`], no outcome cache, NAT64 on.
+    pub fn new() -> Connector {
+        Connector {
+            attempt_delay: DEFAULT_ATTEMPT_DELAY,
+            resolution_delay: DEFAULT_RESOLUTION_DELAY,
+            first_family_count: 1,
+            prefer: Family::V6,
+            family: None,
+            source: None,
+            timeout: DEFAULT_TIMEOUT,
+            serial: false,
+            nat64: true,
+            resolver: Arc::new(HickoryResolver::system()),
+            cache: None,
+        }
+    }
+
+    /// Connection Attempt Delay: how long an attempt has alone before the next starts
+    /// (RFC 8305 §5). Clamped to [`MIN_ATTEMPT_DELAY`]–[`MAX_ATTEMPT_DELAY`].
+    pub fn attempt_delay(mut self, d: Duration) -> Self {
+        self.attempt_delay = d.clamp(MIN_ATTEMPT_DELAY, MAX_ATTEMPT_DELAY);
+        self
+    }
+
+    /// Resolution Delay: how long to wait for the preferred family's answer when the other
+    /// family answered first (RFC 8305 §3). Zero starts at once.
+    pub fn resolution_delay(mut self, d: Duration) -> Self {
+        self.resolution_delay = d;
+        self
+    }
+
+    /// First Address Family Count: how many preferred-family addresses to try before the
+    /// first of the other family (RFC 8305 §4). At least 1.
+    pub fn first_address_family_count(mut self, n: usize) -> Self {
+        self.first_family_count = n.max(1);
+        self
+    }
+
+    /// The family to try first when history says nothing (default IPv6, RFC 6724 §6).
+    pub fn prefer(mut self, f: Family) -> Self {
+        self.prefer = f;
+        self
+    }
+
+    /// Only this family (`-4`/`-6`), or both (`None`). Only its query is sent.
+    pub fn family(mut self, f: Option<Family>) -> Self {
+        self.family = f;
+        self
+    }
+
+    /// Bind every attempt to this local address. A socket bound to an address of one
+    /// family reaches only destinations of that family, so only those are tried.
+    pub fn source(mut self, ip: Option<IpAddr>) -> Self {
+        self.source = ip.map(crate::addr::unmap);
+        self
+    }
+
+    /// Overall timeout for one connect, DNS included (default 10 s).
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = d;
+        self
+    }
+
+    /// The classic behaviour, for comparison: wait for both answers, then try one address
+    /// after another, each until it fails (no racing).
+    pub fn serial(mut self, on: bool) -> Self {
+        self.serial = on;
+        self
+    }
+
+    /// The resolver (default: [`HickoryResolver::system`]).
+    pub fn resolver(mut self, r: Arc<dyn Resolve>) -> Self {
+        self.resolver = r;
+        self
+    }
+
+    /// Remember outcomes across connects (RFC 8305 §4 history); `None` to forget.
+    pub fn cache(mut self, c: Option<Arc<OutcomeCache>>) -> Self {
+        self.cache = c;
+        self
+    }
+
+    /// Translate IPv4 literals through the network's NAT64 prefix when there is no IPv4
+    /// route (RFC 8305 §7, RFC 7050, RFC 6052). On by default.
+    pub fn nat64(mut self, on: bool) -> Self {
+        self.nat64 = on;
+        self
+    }
+
+    /// The Connection Attempt Delay in use (after clamping).
+    pub fn get_attempt_delay(&self) -> Duration {
+        self.attempt_delay
+    }
+
+    /// The overall timeout.
+    pub fn get_timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The outcome cache, if any.
+    pub fn get_cache(&self) -> Option<&Arc<OutcomeCache>> {
+        self.cache.as_ref()
+    }
+
+    fn params(&self) -> algorithm::Params {
+        algorithm::Params {
+            attempt_delay: self.attempt_delay,
+            resolution_delay: self.resolution_delay,
+            first_family_count: self.first_family_count,
+            prefer: self.prefer,
+            family: self.family,
+            source: self.source,
+            timeout: self.timeout,
+            serial: self.serial,
+            nat64: self.nat64,
+        }
+    }
+
+    /// Connect to `host` (a name or an IP literal such as `192.0.2.1`, `2001:db8::1`,
+    /// `[2001:db8::1]`, `fe80::1%eth0`) on `port`, Happy Eyeballs style.
+    ///
+    /// # Errors
+    /// [`ConnectError`] when no address could be connected to before the overall
+    /// timeout: it names every address tried with its own cause and timing, and says when
+    /// nothing matched the requested family or source address.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: dropping the future cancels every attempt and closes its socket.
+    pub async fn connect(&self, host: &str, port: u16) -> Result<Connection, ConnectError> {
+        self.connect_with(&TcpAttempt, host, port).await
+    }
+
+    /// [`connect`](Self::connect) with another way to make each attempt (a
+    /// [`ScriptedAttempt`] in tests, or your own socket setup).
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect).
+    ///
+    /// # Cancel safety
+    /// Cancel safe, provided dropping `A`'s futures closes their sockets.
+    pub async fn connect_with<A: Attempt>(
+        &self,
+        attempt: &A,
+        host: &str,
+        port: u16,
+    ) -> Result<Connection<A::Stream>, ConnectError> {
+        algorithm::run(
+            &self.params(),
+            host,
+            port,
+            self.resolver.as_ref(),
+            attempt,
+            self.cache.as_deref(),
+        )
+        .await
+    }
+
+    /// [`connect`](Self::connect) for blocking code: runs on a small shared Tokio runtime
+    /// and returns a blocking `std::net::TcpStream`.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect), plus [`Reason::Runtime`] when called from inside an
+    /// async runtime (use `connect` there) or when the runtime cannot start.
+    pub fn connect_blocking(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Result<Connection<std::net::TcpStream>, ConnectError> {
+        let runtime_error = |message: String| ConnectError {
+            host: host.to_owned(),
+            port,
+            reason: Reason::Runtime { message },
+            attempts: Vec::new(),
+            lookups: Vec::new(),
+            elapsed: Duration::ZERO,
+            events: Vec::new(),
+        };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(runtime_error(
+                "connect_blocking was called from inside an async runtime; use connect".into(),
+            ));
+        }
+        static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+        let rt = RUNTIME
+            .get_or_init(|| {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name("dualstack-connect")
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("cannot start the connect runtime: {e}"))
+            })
+            .as_ref()
+            .map_err(|e| runtime_error(e.clone()))?;
+        let conn = rt.block_on(self.connect(host, port))?;
+        let peer = conn.peer;
+        let std_stream = conn
+            .stream
+            .into_std()
+            .and_then(|s| s.set_nonblocking(false).map(|()| s));
+        match std_stream {
+            Ok(s) => Ok(Connection {
+                stream: s,
+                peer,
+                local: conn.local,
+                elapsed: conn.elapsed,
+                events: conn.events,
+            }),
+            Err(e) => Err(runtime_error(format!(
+                "connected to {peer} but could not make the socket blocking: {e}"
+            ))),
+        }
+    }
+
+    /// Resolve `host` the way [`connect`](Self::connect) would, wait for every family's
+    /// answer (up to the overall timeout), and report the answers with their response
+    /// times and the order a connect would try the addresses in.
+    ///
+    /// # Errors
+    /// [`ConnectError`] with [`Reason::InvalidHost`] or [`Reason::FamilyMismatch`] for bad
+    /// input; DNS failures are reported per family in the [`Resolution`], not as errors.
+    ///
+    /// # Cancel safety
+    /// Cancel safe.
+    pub async fn resolve(&self, host: &str) -> Result<Resolution, ConnectError> {
+        let start = Instant::now();
+        let mut rec = event::Recorder::new(start);
+        let p = self.params();
+        let fail = |reason: Reason, rec: &mut event::Recorder| ConnectError {
+            host: host.to_owned(),
+            port: 0,
+            reason,
+            attempts: Vec::new(),
+            lookups: Vec::new(),
+            elapsed: rec.elapsed(),
+            events: rec.take(),
+        };
+        let allowed = match algorithm::allowed_families(&p) {
+            Ok(a) => a,
+            Err(r) => return Err(fail(r, &mut rec)),
+        };
+        let host_t = host.trim();
+        if host_t.is_empty() {
+            return Err(fail(Reason::InvalidHost, &mut rec));
+        }
+        let mut prefer = if allowed.len() == 1 {
+            allowed[0]
+        } else {
+            self.prefer
+        };
+        if let Some((ip, _)) = algorithm::literal(host_t) {
+            rec.push(EventKind::Literal { ip });
+            if !allowed.contains(&Family::of(ip)) {
+                return Err(fail(
+                    Reason::FamilyMismatch {
+                        family: self.family,
+                        source: self.source,
+                        literal: Some(ip),
+                    },
+                    &mut rec,
+                ));
+            }
+            return Ok(Resolution {
+                host: host.to_owned(),
+                literal: true,
+                prefer: Family::of(ip),
+                answers: Vec::new(),
+                order: vec![ip],
+                events: rec.take(),
+            });
+        }
+        let mut demoted = Vec::new();
+        if let Some(h) = self.cache.as_ref().and_then(|c| c.get(host_t, 0)) {
+            if let Some(f) = h.prefer.filter(|f| allowed.contains(f)) {
+                prefer = f;
+            }
+            demoted = h.demoted;
+        }
+        let mut order = algorithm::Order::new(prefer, self.first_family_count, demoted);
+        let mut stream = self.resolver.resolve(host_t, &allowed);
+        for &f in &allowed {
+            rec.push(EventKind::QuerySent { family: f });
+        }
+        let mut answers: Vec<FamilyAnswer> = Vec::new();
+        let deadline = start + self.timeout;
+        while answers.len() < allowed.len() {
+            match tokio::time::timeout_at(deadline, stream.next()).await {
+                Ok(Some(a)) => {
+                    let (addrs, error) = match a.result {
+                        Ok(v) => (v, None),
+                        Err(e) => (Vec::new(), Some(e.to_string())),
+                    };
+                    rec.push(EventKind::Answer {
+                        family: a.family,
+                        addrs: addrs.clone(),
+                        error: error.clone(),
+                    });
+                    answers.push(FamilyAnswer {
+                        family: a.family,
+                        addrs,
+                        error,
+                        elapsed: Some(rec.elapsed()),
+                    });
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    rec.push(EventKind::TimedOut {
+                        timeout: self.timeout,
+                    });
+                    break;
+                }
+            }
+        }
+        for &f in &allowed {
+            if !answers.iter().any(|a| a.family == f) {
+                answers.push(FamilyAnswer {
+                    family: f,
+                    addrs: Vec::new(),
+                    error: Some("no answer before the timeout".into()),
+                    elapsed: None,
+                });
+            }
+        }
+        // Order as the connector would with every answer in: preferred family first.
+        for f in [Family::V6, Family::V4] {
+            if let Some(a) = answers.iter().find(|a| a.family == f) {
+                order.add(&a.addrs);
+            }
+        }
+        Ok(Resolution {
+            host: host.to_owned(),
+            literal: false,
+            prefer,
+            answers,
+            order: order.preview(),
+            events: rec.take(),
+        })
+    }
+}
