@@ -8,3 +8,5 @@
 pub(crate) mod activation;
 pub(crate) mod getnameinfo;
 pub(crate) mod owner;
+#[cfg(feature = "server")]
+pub(crate) mod pktinfo;

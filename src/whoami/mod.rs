@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use crate::addr::{unmap, unmap_socket, Family};
 
 pub mod proxy;
+pub mod udp;
 
 /// What a whoami reply says about one client. Every address is unmapped: a dual socket's
 /// `::ffff:192.0.2.1` is shown as `192.0.2.1`.
