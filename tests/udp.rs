@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use dualstack::whoami::udp::{UdpWhoami, FULL_REPLY_REQUEST};
 use socket2::{Domain, Protocol, Socket, Type};
+use support::netns::{Netns, V4, V6};
+
+mod support;
 use tokio::net::UdpSocket;
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -42,10 +45,19 @@ fn padded(keyword: &str) -> Vec<u8> {
 /// Send a padded request from a client connected to `to`; the reply must arrive (a reply
 /// from any other source is filtered out by the kernel for a connected socket).
 async fn ask_connected(to: SocketAddr, keyword: &str) -> (String, SocketAddr) {
-    let bind_any: SocketAddr = if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }
-        .parse()
-        .unwrap();
-    let c = UdpSocket::bind(bind_any).await.unwrap();
+    ask_connected_from(any_for(to), to, keyword).await
+}
+
+fn any_for(to: SocketAddr) -> IpAddr {
+    if to.is_ipv4() {
+        IpAddr::from([0, 0, 0, 0])
+    } else {
+        IpAddr::from([0u16; 8])
+    }
+}
+
+async fn ask_connected_from(from: IpAddr, to: SocketAddr, keyword: &str) -> (String, SocketAddr) {
+    let c = UdpSocket::bind((from, 0)).await.unwrap();
     c.connect(to).await.unwrap();
     c.send(&padded(keyword)).await.unwrap();
     let mut buf = [0u8; 2048];
@@ -61,10 +73,15 @@ async fn ask_connected(to: SocketAddr, keyword: &str) -> (String, SocketAddr) {
 
 /// Send from an unconnected client and return the reply and the address it came from.
 async fn ask_unconnected(to: SocketAddr, request: &[u8]) -> Option<(String, SocketAddr)> {
-    let bind_any: SocketAddr = if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }
-        .parse()
-        .unwrap();
-    let c = UdpSocket::bind(bind_any).await.unwrap();
+    ask_unconnected_from(any_for(to), to, request).await
+}
+
+async fn ask_unconnected_from(
+    from: IpAddr,
+    to: SocketAddr,
+    request: &[u8],
+) -> Option<(String, SocketAddr)> {
+    let c = UdpSocket::bind((from, 0)).await.unwrap();
     c.send_to(request, to).await.unwrap();
     let mut buf = [0u8; 2048];
     let wait = if request.len() < 16 {
@@ -82,7 +99,11 @@ async fn ask_unconnected(to: SocketAddr, request: &[u8]) -> Option<(String, Sock
 /// Both ways of asking `to`: the reply comes from `to` and describes it as the local
 /// address; the client's own address is shown unmapped.
 async fn check_source(to: SocketAddr) {
-    let (reply, client) = ask_connected(to, "").await;
+    check_source_from(any_for(to), to).await
+}
+
+async fn check_source_from(from: IpAddr, to: SocketAddr) {
+    let (reply, client) = ask_connected_from(from, to, "").await;
     assert!(reply.contains(&format!("local: {to}\r\n")), "{to}: {reply}");
     assert!(
         reply.contains(&format!("port: {}\r\n", client.port())),
@@ -92,13 +113,19 @@ async fn check_source(to: SocketAddr) {
     assert!(reply.contains(&format!("family: {family}\r\n")), "{reply}");
     assert!(!reply.contains("ffff"), "mapped address shown: {reply}");
 
-    let (reply, from) = ask_unconnected(to, &padded("json")).await.expect("reply");
-    assert_eq!(from, to, "reply came from the wrong source address");
+    let (reply, source) = ask_unconnected_from(from, to, &padded("json"))
+        .await
+        .expect("reply");
+    assert_eq!(source, to, "reply came from the wrong source address");
     let v: serde_json::Value = serde_json::from_str(reply.trim_end()).unwrap();
     assert_eq!(v["local"], to.to_string());
     assert_eq!(v["family"], family);
     let ip: IpAddr = v["ip"].as_str().unwrap().parse().unwrap();
-    assert!(ip.is_loopback(), "{ip}");
+    if from.is_unspecified() {
+        assert!(ip.is_loopback(), "{ip}");
+    } else {
+        assert_eq!(ip, from);
+    }
     assert!(!reply.contains("ffff"), "{reply}");
 }
 
@@ -237,5 +264,56 @@ async fn many_clients_each_get_their_own_answer() {
     }
     for t in tasks {
         t.await.unwrap();
+    }
+}
+
+#[test]
+fn netns_several_addresses_each_answered_from_itself() {
+    // 198.51.100.10/.11 and 2001:db8::10/::11 on lo. Each client is bound to the *other*
+    // address of its family, so a reply whose source the kernel picked by route would
+    // come from the client's own address and be dropped: only pktinfo gets it right.
+    let ran = Netns::new()
+        .addr("198.51.100.11/32")
+        .addr("2001:db8::11/128")
+        .run(
+            "netns_several_addresses_each_answered_from_itself",
+            || async {
+                let v4b: IpAddr = "198.51.100.11".parse().unwrap();
+                let v6b: IpAddr = "2001:db8::11".parse().unwrap();
+                let pairs = [
+                    (IpAddr::V4(V4), v4b),
+                    (v4b, IpAddr::V4(V4)),
+                    (IpAddr::V6(V6), v6b),
+                    (v6b, IpAddr::V6(V6)),
+                ];
+                // separate sockets (v4 wildcard + v6only wildcard) on one port, and a dual one
+                let v6 = bind("[::]:0", Some(true));
+                let sep = v6.local_addr().unwrap().port();
+                let v4 = bind(&format!("0.0.0.0:{sep}"), None);
+                serve(vec![v4, v6]);
+                let dual = serve(vec![bind("[::]:0", Some(false))])[0];
+                for port in [sep, dual] {
+                    for (from, to) in pairs {
+                        check_source_from(from, SocketAddr::new(to, port)).await;
+                    }
+                }
+                // The control: a plain send_to from a wildcard socket answers from the
+                // client's address here, so the checks above can fail.
+                let naive = UdpSocket::bind("0.0.0.0:0").await.unwrap();
+                let port = naive.local_addr().unwrap().port();
+                let c = UdpSocket::bind((V4, 0)).await.unwrap();
+                c.send_to(b"x", (v4b, port)).await.unwrap();
+                let mut buf = [0u8; 8];
+                let (n, peer) = naive.recv_from(&mut buf).await.unwrap();
+                naive.send_to(&buf[..n], peer).await.unwrap();
+                let (_, source) = tokio::time::timeout(WAIT, c.recv_from(&mut buf))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(source, SocketAddr::new(IpAddr::V4(V4), port));
+            },
+        );
+    if ran.is_none() {
+        eprintln!("(the loopback tests above still ran)");
     }
 }
