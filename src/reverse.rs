@@ -378,6 +378,10 @@ fn net_error(ip: IpAddr, e: NetError) -> ReverseError {
         NetError::Dns(DnsError::ResponseCode(ResponseCode::NXDomain)) => {
             ReverseError::NotFound { ip, nxdomain: true }
         }
+        NetError::Dns(DnsError::ResponseCode(code)) => ReverseError::Failed {
+            ip,
+            reason: format!("the name server answered {code}"),
+        },
         other => ReverseError::Failed {
             ip,
             reason: other.to_string(),
