@@ -100,7 +100,9 @@ async fn a_ptr_query_that_never_answers_times_out() {
     );
     assert!(elapsed >= timeout, "{elapsed:?}");
     assert!(elapsed < timeout + SLACK, "{elapsed:?}");
-    assert!(!dns.queries_for("3.2.0.192.in-addr.arpa", RecordType::PTR).is_empty());
+    assert!(!dns
+        .queries_for("3.2.0.192.in-addr.arpa", RecordType::PTR)
+        .is_empty());
 }
 
 /// On a paused clock the deadline is exact: every never-answered lookup ends at the
@@ -150,7 +152,10 @@ async fn many_addresses_concurrently_each_within_the_timeout() {
     let start = Instant::now();
     let results = r.lookup_all(ips.clone()).await;
     let elapsed = start.elapsed();
-    assert!(elapsed >= timeout, "the never-answered ones wait: {elapsed:?}");
+    assert!(
+        elapsed >= timeout,
+        "the never-answered ones wait: {elapsed:?}"
+    );
     assert!(elapsed < timeout + SLACK, "{elapsed:?}");
     for (i, (got_ip, res)) in results.iter().enumerate() {
         assert_eq!(*got_ip, ips[i]);
@@ -216,7 +221,8 @@ async fn a_mapped_address_is_looked_up_as_ipv4() {
     let r = reverse(&dns).verify(true);
     assert_eq!(r.lookup(ip("::ffff:192.0.2.1")).await.unwrap(), "good.test");
     assert_eq!(
-        dns.queries_for("1.2.0.192.in-addr.arpa", RecordType::PTR).len(),
+        dns.queries_for("1.2.0.192.in-addr.arpa", RecordType::PTR)
+            .len(),
         1
     );
     assert!(
@@ -225,7 +231,11 @@ async fn a_mapped_address_is_looked_up_as_ipv4() {
         dns.queries()
     );
     let err = r.lookup(ip("::ffff:192.0.2.2")).await.unwrap_err();
-    assert_eq!(err.ip(), ip("192.0.2.2"), "errors name the unmapped address");
+    assert_eq!(
+        err.ip(),
+        ip("192.0.2.2"),
+        "errors name the unmapped address"
+    );
 }
 
 // ---- the binary ----
@@ -290,7 +300,13 @@ fn cli_prints_names_or_numeric_addresses_and_exits_0() {
 fn cli_name_required_exits_1_with_the_reason() {
     with_server(zone(), |ns| {
         let ns = ns.to_string();
-        let o = run(&["--nameserver", &ns, "--name-required", "192.0.2.1", "192.0.2.2"]);
+        let o = run(&[
+            "--nameserver",
+            &ns,
+            "--name-required",
+            "192.0.2.1",
+            "192.0.2.2",
+        ]);
         assert_eq!(o.status.code(), Some(1));
         assert_eq!(
             stderr(&o),
@@ -363,7 +379,10 @@ fn cli_json_one_object_per_address() {
         assert_eq!(lines[2]["address"], "192.0.2.3");
         assert_eq!(lines[2]["error_kind"], "timeout");
         let ms = lines[2]["elapsed_ms"].as_f64().unwrap();
-        assert!((300.0..300.0 + SLACK.as_millis() as f64).contains(&ms), "{ms}");
+        assert!(
+            (300.0..300.0 + SLACK.as_millis() as f64).contains(&ms),
+            "{ms}"
+        );
     });
 }
 
@@ -399,7 +418,13 @@ fn cli_bad_input_exits_2() {
     let o = run(&["--nameserver", "127.0.0.1:9", "not-an-address"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).starts_with("dualstack: "), "{}", stderr(&o));
-    let o = run(&["--resolver", "system", "--nameserver", "127.0.0.1:9", "192.0.2.1"]);
+    let o = run(&[
+        "--resolver",
+        "system",
+        "--nameserver",
+        "127.0.0.1:9",
+        "192.0.2.1",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--nameserver needs --resolver hickory"));
     let o = run(&["--resolver", "bind", "192.0.2.1"]);
