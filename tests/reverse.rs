@@ -273,7 +273,7 @@ fn cli_prints_names_or_numeric_addresses_and_exits_0() {
         let ns = ns.to_string();
         let start = Instant::now();
         let o = run(&[
-            "--nameserver",
+            "--dns-server",
             &ns,
             "--timeout",
             "400ms",
@@ -301,7 +301,7 @@ fn cli_name_required_exits_1_with_the_reason() {
     with_server(zone(), |ns| {
         let ns = ns.to_string();
         let o = run(&[
-            "--nameserver",
+            "--dns-server",
             &ns,
             "--name-required",
             "192.0.2.1",
@@ -314,7 +314,7 @@ fn cli_name_required_exits_1_with_the_reason() {
         );
         // Every address is still printed.
         assert_eq!(stdout(&o).lines().count(), 2);
-        let o = run(&["--nameserver", &ns, "--name-required", "192.0.2.1"]);
+        let o = run(&["--dns-server", &ns, "--name-required", "192.0.2.1"]);
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     });
 }
@@ -323,7 +323,7 @@ fn cli_name_required_exits_1_with_the_reason() {
 fn cli_verify_says_so() {
     with_server(zone(), |ns| {
         let ns = ns.to_string();
-        let o = run(&["--nameserver", &ns, "--verify", "192.0.2.1", "192.0.2.4"]);
+        let o = run(&["--dns-server", &ns, "--verify", "192.0.2.1", "192.0.2.4"]);
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         assert_eq!(
             stdout(&o),
@@ -331,7 +331,7 @@ fn cli_verify_says_so() {
              192.0.2.4  192.0.2.4  not confirmed: liar.test does not resolve back\n"
         );
         let o = run(&[
-            "--nameserver",
+            "--dns-server",
             &ns,
             "--verify",
             "--name-required",
@@ -351,7 +351,7 @@ fn cli_json_one_object_per_address() {
     with_server(zone(), |ns| {
         let ns = ns.to_string();
         let o = run(&[
-            "--nameserver",
+            "--dns-server",
             &ns,
             "--json",
             "--verify",
@@ -397,7 +397,7 @@ fn cli_many_addresses_share_one_timeout() {
     }
     with_server(zone, |ns| {
         let ns = ns.to_string();
-        let mut argv = vec!["--nameserver", &ns, "--timeout", "500ms", "--json"];
+        let mut argv = vec!["--dns-server", &ns, "--timeout", "500ms", "--json"];
         argv.extend(args.iter().map(String::as_str));
         let start = Instant::now();
         let o = run(&argv);
@@ -415,18 +415,18 @@ fn cli_many_addresses_share_one_timeout() {
 
 #[test]
 fn cli_bad_input_exits_2() {
-    let o = run(&["--nameserver", "127.0.0.1:9", "not-an-address"]);
+    let o = run(&["--dns-server", "127.0.0.1:9", "not-an-address"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).starts_with("dualstack: "), "{}", stderr(&o));
     let o = run(&[
         "--resolver",
         "system",
-        "--nameserver",
+        "--dns-server",
         "127.0.0.1:9",
         "192.0.2.1",
     ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("--nameserver needs --resolver hickory"));
+    assert!(stderr(&o).contains("--dns-server needs --resolver hickory"));
     let o = run(&["--resolver", "bind", "192.0.2.1"]);
     assert_eq!(o.status.code(), Some(2));
 }

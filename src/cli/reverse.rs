@@ -15,7 +15,7 @@ use super::{CliError, CliResult, Exit};
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   dualstack reverse 192.0.2.1 2001:db8::1 ::ffff:198.51.100.7
-  dualstack reverse --verify --timeout 500ms --nameserver 127.0.0.1:5353 192.0.2.1
+  dualstack reverse --verify --timeout 500ms --dns-server 127.0.0.1:5353 192.0.2.1
   dualstack reverse --resolver system --name-required --json 127.0.0.1
 
 Output columns: address, name (or the address again), note.
@@ -40,8 +40,8 @@ pub struct Args {
     resolver: Backend,
     /// Ask this DNS server instead of /etc/resolv.conf's (repeatable; port defaults
     /// to 53). Only with the hickory resolver.
-    #[arg(long, value_name = "ADDR[:PORT]")]
-    nameserver: Vec<String>,
+    #[arg(long, visible_alias = "nameserver", value_name = "IP[:PORT]")]
+    dns_server: Vec<String>,
     /// For --resolver system: the most blocking threads at once (abandoned ones included).
     #[arg(long, default_value_t = dualstack::reverse::DEFAULT_SYSTEM_THREADS, value_name = "N")]
     threads: usize,
@@ -79,13 +79,13 @@ pub fn run(args: Args) -> CliResult {
         ips.push(parsed.ip);
     }
     let servers = args
-        .nameserver
+        .dns_server
         .iter()
         .map(|s| parse_server(s))
         .collect::<Result<Vec<_>, _>>()?;
     if !servers.is_empty() && args.resolver == Backend::System {
         return Err(CliError::usage(
-            "--nameserver needs --resolver hickory (the system resolver uses /etc/resolv.conf)",
+            "--dns-server needs --resolver hickory (the system resolver uses /etc/resolv.conf)",
         ));
     }
     if args.threads == 0 {
