@@ -224,3 +224,76 @@ pub(crate) fn send(
         Some(&to),
     )?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn udp(addr: &str, v6only: Option<bool>) -> socket2::Socket {
+        let addr: SocketAddr = addr.parse().unwrap();
+        let s = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::DGRAM,
+            None,
+        )
+        .unwrap();
+        if let Some(v) = v6only {
+            s.set_only_v6(v).unwrap();
+        }
+        s.bind(&addr.into()).unwrap();
+        s
+    }
+
+    #[test]
+    fn enable_sets_the_options_each_kind_needs() {
+        let v4 = udp("127.0.0.1:0", None);
+        assert_eq!(enable(&v4).unwrap(), SocketKind::V4);
+        assert!(getsockopt(&v4, sockopt::Ipv4PacketInfo).unwrap());
+
+        let v6 = udp("[::1]:0", Some(true));
+        assert_eq!(enable(&v6).unwrap(), SocketKind::V6Only);
+        assert!(getsockopt(&v6, sockopt::Ipv6RecvPacketInfo).unwrap());
+
+        let dual = udp("[::]:0", Some(false));
+        assert_eq!(enable(&dual).unwrap(), SocketKind::Dual);
+        assert!(getsockopt(&dual, sockopt::Ipv6RecvPacketInfo).unwrap());
+        assert!(getsockopt(&dual, sockopt::Ipv4PacketInfo).unwrap());
+    }
+
+    #[test]
+    fn only_no_ipv4_errors_are_skipped() {
+        assert!(is_ipv4_unavailable(Errno::ENOPROTOOPT));
+        assert!(is_ipv4_unavailable(Errno::EAFNOSUPPORT));
+        assert!(!is_ipv4_unavailable(Errno::EPERM));
+        assert!(!is_ipv4_unavailable(Errno::EBADF));
+        assert!(!is_ipv4_unavailable(Errno::EINVAL));
+    }
+
+    #[test]
+    fn recv_reports_destination_and_send_sets_source() {
+        let server = udp("0.0.0.0:0", None);
+        server
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        enable(&server).unwrap();
+        let port = server.local_addr().unwrap().as_socket().unwrap().port();
+        let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        client
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        client.send_to(b"hello", ("127.0.0.9", port)).unwrap();
+        let mut buf = [0u8; 3];
+        let r = recv(&server, &mut buf).unwrap();
+        assert_eq!(r.len, 5, "MSG_TRUNC gives the full length");
+        assert_eq!(&buf, b"hel");
+        assert_eq!(r.peer, client.local_addr().unwrap());
+        assert_eq!(r.dst, Some("127.0.0.9".parse().unwrap()));
+        assert_eq!(r.spec_dst, Some(Ipv4Addr::new(127, 0, 0, 9)));
+        assert_ne!(r.ifindex, 0);
+        send(&server, b"hi", r.peer, r.dst, 0).unwrap();
+        let mut got = [0u8; 8];
+        let (n, from) = client.recv_from(&mut got).unwrap();
+        assert_eq!(&got[..n], b"hi");
+        assert_eq!(from, SocketAddr::from(([127, 0, 0, 9], port)));
+    }
+}

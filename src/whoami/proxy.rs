@@ -826,6 +826,87 @@ mod tests {
         assert!(matches!(inspect(&max), Inspect::Complete { len: 107, .. }));
     }
 
+    /// What `read_header` relies on: once a prefix decides, more bytes never change the
+    /// decision, and an incomplete prefix is never followed by a header ending inside it.
+    fn check_prefix_consistency(data: &[u8]) {
+        let whole = inspect(data);
+        for cut in 0..=data.len() {
+            match inspect(&data[..cut]) {
+                Inspect::Incomplete => {
+                    if let Inspect::Complete { len, .. } = whole {
+                        assert!(len > cut, "complete at {len} but incomplete at {cut}");
+                    }
+                }
+                // Malformed stays malformed (the reason may name a later fault).
+                Inspect::Malformed { version, .. } => assert!(
+                    matches!(whole, Inspect::Malformed { version: v, .. } if v == version),
+                    "prefix {cut} malformed, whole {whole:?}"
+                ),
+                decided => assert_eq!(decided, whole, "prefix {cut} decided differently"),
+            }
+        }
+        if let Inspect::Complete { len, .. } = whole {
+            assert!(len <= data.len() && len <= MAX_V2_HEADER);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn prefixes_agree_on_random_bytes(
+            start in 0usize..3,
+            rest in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+        ) {
+            let prefix: &[u8] = [&b""[..], b"PROXY ", V2_SIGNATURE][start];
+            check_prefix_consistency(&[prefix, &rest].concat());
+        }
+
+        #[test]
+        fn prefixes_agree_on_headers(
+            v4 in proptest::bool::ANY,
+            src in proptest::num::u128::ANY,
+            dst in proptest::num::u128::ANY,
+            ports in (proptest::num::u16::ANY, proptest::num::u16::ANY),
+            tail in proptest::collection::vec(proptest::num::u8::ANY, 0..20),
+            flip in proptest::option::of((0usize..64, proptest::num::u8::ANY)),
+        ) {
+            let (s, d): (IpAddr, IpAddr) = if v4 {
+                (Ipv4Addr::from(src as u32).into(), Ipv4Addr::from(dst as u32).into())
+            } else {
+                (Ipv6Addr::from(src).into(), Ipv6Addr::from(dst).into())
+            };
+            let (s, d) = (SocketAddr::new(s, ports.0), SocketAddr::new(d, ports.1));
+            let text = format!(
+                "PROXY {} {} {} {} {}\r\n",
+                if v4 { "TCP4" } else { "TCP6" }, s.ip(), d.ip(), s.port(), d.port()
+            );
+            let binary = {
+                let body: Vec<u8> = match (s, d) {
+                    (SocketAddr::V4(a), SocketAddr::V4(b)) => [&a.ip().octets()[..], &b.ip().octets()].concat(),
+                    (SocketAddr::V6(a), SocketAddr::V6(b)) => [&a.ip().octets()[..], &b.ip().octets()].concat(),
+                    _ => unreachable!(),
+                };
+                let body = [&body[..], &s.port().to_be_bytes(), &d.port().to_be_bytes()].concat();
+                v2(1, if v4 { 0x11 } else { 0x21 }, &body)
+            };
+            for header in [text.into_bytes(), binary] {
+                let mut data = header.clone();
+                data.extend_from_slice(&tail);
+                if flip.is_none() {
+                    proptest::prop_assert_eq!(inspect(&data), Inspect::Complete {
+                        version: if header[0] == b'P' { Version::V1 } else { Version::V2 },
+                        len: header.len(),
+                        addrs: Some((s, d)),
+                    });
+                }
+                if let Some((i, b)) = flip {
+                    let i = i % data.len();
+                    data[i] = b;
+                }
+                check_prefix_consistency(&data);
+            }
+        }
+    }
+
     #[test]
     fn inspect_v2_headers() {
         let body = [192, 0, 2, 1, 198, 51, 100, 1, 0x0f, 0xa0, 0, 80];
