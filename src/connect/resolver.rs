@@ -166,10 +166,21 @@ impl HickoryResolver {
         }
     }
 
+    /// Use an already configured hickory resolver (no hosts file unless set with
+    /// [`hosts_file`](Self::hosts_file)).
+    pub fn from_resolver(resolver: hickory_resolver::TokioResolver) -> HickoryResolver {
+        let inner = OnceLock::new();
+        let _ = inner.set(Ok(resolver));
+        HickoryResolver {
+            servers: None,
+            hosts: None,
+            inner: Arc::new(inner),
+        }
+    }
+
     /// Use this hosts file (`None`: none) before DNS.
     pub fn hosts_file(mut self, path: Option<PathBuf>) -> HickoryResolver {
         self.hosts = path;
-        self.inner = Arc::new(OnceLock::new());
         self
     }
 
