@@ -14,6 +14,7 @@
 mod addr;
 mod connect;
 mod reverse;
+mod serve;
 mod smtp;
 
 use std::fmt;
@@ -39,6 +40,8 @@ enum Command {
     Addr(addr::Args),
     /// Reverse DNS with a hard timeout: address to name, optionally forward-confirmed.
     Reverse(reverse::Args),
+    /// Dual-stack whoami server: line (TCP 2323), HTTP (TCP 8080), UDP (2323).
+    Serve(serve::Args),
     /// Talk SMTP to a server and check every reply (EHLO, STARTTLS, QUIT).
     Smtp(smtp::Args),
     /// Connect with Happy Eyeballs (RFC 8305) and relay stdin ↔ socket, like netcat.
@@ -141,6 +144,7 @@ pub fn init_tracing(default_filter: &str, json: bool) {
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
         .with_writer(io::stderr);
     // A second call (tests, nested commands) is harmless: keep the first subscriber.
     let _ = if json {
@@ -154,6 +158,7 @@ fn run(cli: Cli) -> CliResult {
     match cli.command {
         Command::Addr(args) => addr::run(args),
         Command::Reverse(args) => reverse::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::Smtp(args) => smtp::run(args),
         Command::Connect(args) => connect::run(args),
         Command::Resolve(args) => connect::run_resolve(args),

@@ -6,7 +6,10 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::addr::{unmap, unmap_socket, Family};
 
+pub mod http;
+pub mod line;
 pub mod proxy;
+pub mod server;
 pub mod udp;
 
 /// What a whoami reply says about one client. Every address is unmapped: a dual socket's
