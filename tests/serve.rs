@@ -495,3 +495,30 @@ fn unavailable_address_is_skipped_with_a_warning() {
     let (_, body, me) = http_get(s.addr("http", false), "/ip");
     assert_eq!(body, format!("{}\n", me.ip()));
 }
+
+#[test]
+fn udp_whoami_is_served() {
+    let v6 = ipv6_loopback_works();
+    let s = Served::start(&["--udp", "0", "--line", "off", "--http", "off"]);
+    assert_eq!(s.sockets.len(), if v6 { 2 } else { 1 }, "{:?}", s.sockets);
+    for fam_v6 in [false, true] {
+        if fam_v6 && !v6 {
+            continue;
+        }
+        let target = loopback(s.addr("udp", fam_v6));
+        let bind = if fam_v6 { "[::1]:0" } else { "127.0.0.1:0" };
+        let c = std::net::UdpSocket::bind(bind).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        // A request as large as the full reply (the reply is never larger than the request).
+        c.send_to(&[b' '; 300], target).unwrap();
+        let mut buf = [0u8; 1500];
+        let (n, from) = c.recv_from(&mut buf).unwrap();
+        assert_eq!(from, target, "reply from the address we sent to");
+        let me = c.local_addr().unwrap();
+        let text = String::from_utf8_lossy(&buf[..n]);
+        assert!(
+            text.starts_with(&format!("ip: {}\r\nport: {}\r\n", me.ip(), me.port())),
+            "{text}"
+        );
+    }
+}

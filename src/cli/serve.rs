@@ -1,12 +1,12 @@
 //! `dualstack serve`: the dual-stack whoami server (line, HTTP and UDP).
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use dualstack::listen::{self, BindOptions, Bound, ListenAddr, ListenMode, Listeners};
 use dualstack::reverse::{Backend, Reverse};
 use dualstack::whoami::proxy::{Cidr, ProxyProtocol, TrustedProxies};
 use dualstack::whoami::server::{Server, ServerConfig, TcpService};
+use dualstack::whoami::udp::UdpWhoami;
 use socket2::Type;
 
 use super::{init_tracing, runtime, CliError, CliResult, Exit};
@@ -247,17 +247,23 @@ fn sd_notify_ready() -> std::io::Result<()> {
     sd_notify::notify(&[sd_notify::NotifyState::Ready])
 }
 
-/// The UDP whoami on `sockets`. (Wired to `whoami::udp` once it lands.)
+/// The UDP whoami (`whoami::udp`) on `sockets`: replies from the address each datagram
+/// was sent to. Stopped by aborting the task at shutdown (no state to finish).
 fn start_udp(sockets: Vec<Bound>) -> Result<Option<tokio::task::JoinHandle<()>>, CliError> {
     if sockets.is_empty() {
         return Ok(None);
     }
-    let addrs: Vec<SocketAddr> = sockets.iter().map(|b| b.local).collect();
-    tracing::warn!(
-        ?addrs,
-        "the UDP whoami is not in this build yet; UDP sockets closed"
-    );
-    Ok(None)
+    let udp = UdpWhoami::new(
+        sockets
+            .into_iter()
+            .map(|b| std::net::UdpSocket::from(b.socket)),
+    )
+    .map_err(|e| CliError::failure(format!("cannot start the UDP whoami: {e}")))?;
+    Ok(Some(tokio::spawn(async move {
+        if let Err(e) = udp.run().await {
+            tracing::error!(service = "udp", error = %e, "every UDP socket failed; UDP service stopped");
+        }
+    })))
 }
 
 async fn wait_for_signal() -> Result<(), CliError> {
