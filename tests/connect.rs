@@ -409,3 +409,47 @@ fn netns_nat64_for_ipv4_literal_without_ipv4_route() {
         },
     );
 }
+
+#[cfg(feature = "hyper")]
+#[tokio::test]
+async fn hyper_client_through_the_happy_eyeballs_connector() {
+    use dualstack::connect::hyper::{ConnectInfo, HappyConnector};
+    use http_body_util::{BodyExt, Empty, Full};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    // IPv4-only HTTP server; the name also has ::1, where nothing listens.
+    let listener = TcpListener::bind((LO4, 0)).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        for _ in 0..4 {
+            let Ok((s, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(|_req| async {
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                        bytes::Bytes::from_static(b"ok"),
+                    )))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(s), svc)
+                    .await;
+            });
+        }
+    });
+    let d = dns(both("web.test")).await;
+    let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .build::<_, Empty<bytes::Bytes>>(HappyConnector::new(connector(&d)));
+    let res = client
+        .get(format!("http://web.test:{port}/").parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let info = res.extensions().get::<ConnectInfo>().unwrap().clone();
+    assert_eq!(info.family, Family::V4);
+    assert_eq!(info.peer, SocketAddr::new(LO4.parse().unwrap(), port));
+    assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "ok");
+    // No host: an error, not a panic.
+    let err = client.get("/relative".parse().unwrap()).await;
+    assert!(err.is_err());
+}

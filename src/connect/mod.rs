@@ -52,6 +52,8 @@ pub mod attempt;
 pub mod cache;
 pub mod error;
 pub mod event;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 pub mod nat64;
 pub mod resolver;
 
