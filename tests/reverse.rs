@@ -459,3 +459,112 @@ fn cli_system_resolver_reads_etc_hosts() {
     assert_eq!(v["name"], name.as_str(), "{v}");
     assert_eq!(v["verified"], true, "{v}");
 }
+
+/// A network namespace whose resolv.conf names 127.0.0.1, where nftables drops all DNS:
+/// the system's getnameinfo blocks there for `attempts` × `timeout` (10 s with glibc's
+/// defaults). Root only; removed on drop.
+struct SilentDnsNetns {
+    name: String,
+}
+
+impl SilentDnsNetns {
+    fn new() -> Option<SilentDnsNetns> {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("note: not root; skipping the blocked-getnameinfo namespace test");
+            return None;
+        }
+        let name = format!("dsrev-{}", std::process::id());
+        let ns = SilentDnsNetns { name };
+        let sh = |args: &[&str]| {
+            Command::new(args[0])
+                .args(&args[1..])
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let n = ns.name.as_str();
+        let dir = format!("/etc/netns/{n}");
+        let ok = sh(&["ip", "netns", "add", n])
+            && std::fs::create_dir_all(&dir).is_ok()
+            && std::fs::write(format!("{dir}/resolv.conf"), "nameserver 127.0.0.1\n").is_ok()
+            && sh(&["ip", "netns", "exec", n, "ip", "link", "set", "lo", "up"])
+            && sh(&["ip", "netns", "exec", n, "nft", "add", "table", "inet", "t"])
+            && sh(&[
+                "ip",
+                "netns",
+                "exec",
+                n,
+                "nft",
+                "add",
+                "chain",
+                "inet",
+                "t",
+                "in",
+                "{ type filter hook input priority 0; }",
+            ])
+            && sh(&[
+                "ip", "netns", "exec", n, "nft", "add", "rule", "inet", "t", "in", "udp", "dport",
+                "53", "drop",
+            ])
+            && sh(&[
+                "ip", "netns", "exec", n, "nft", "add", "rule", "inet", "t", "in", "tcp", "dport",
+                "53", "drop",
+            ]);
+        if !ok {
+            eprintln!("note: cannot set up a namespace with ip/nft here; skipping");
+            return None;
+        }
+        Some(ns)
+    }
+}
+
+impl Drop for SilentDnsNetns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+        let _ = std::fs::remove_dir_all(format!("/etc/netns/{}", self.name));
+    }
+}
+
+#[test]
+fn system_resolver_abandons_a_blocked_getnameinfo() {
+    let Some(ns) = SilentDnsNetns::new() else {
+        return;
+    };
+    let start = Instant::now();
+    let o = Command::new("ip")
+        .args(["netns", "exec", &ns.name, env!("CARGO_BIN_EXE_dualstack")])
+        .args(["reverse", "--resolver", "system", "--timeout", "500ms"])
+        .args([
+            "--threads",
+            "2",
+            "--json",
+            "192.0.2.1",
+            "192.0.2.2",
+            "2001:db8::1",
+        ])
+        .output()
+        .unwrap();
+    let elapsed = start.elapsed();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // getnameinfo would block 10 s here (glibc: 2 attempts × 5 s); the process, its
+    // abandoned threads included, is gone well before the first 5 s try ends.
+    assert!(elapsed < Duration::from_millis(500) + SLACK, "{elapsed:?}");
+    let kinds: Vec<String> = stdout(&o)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["error_kind"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    // Two threads: two lookups time out in libc, the third never gets a thread.
+    assert_eq!(kinds, ["timeout", "timeout", "busy"], "{}", stdout(&o));
+    // hickory in the same namespace (same resolv.conf) ends at its deadline too.
+    let o = Command::new("ip")
+        .args(["netns", "exec", &ns.name, env!("CARGO_BIN_EXE_dualstack")])
+        .args(["reverse", "--timeout", "300ms", "--json", "192.0.2.1"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["error_kind"], "timeout", "{v}");
+}
