@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use dualstack::addr::{unmap_socket, Family};
-use dualstack::lines::lossy;
 use dualstack::smtp::{address_literal, local_hostname, Client, ProbeError, Report};
 use serde::Serialize;
 
@@ -228,10 +227,7 @@ async fn run_async(args: Args) -> CliResult {
             // last one so the user sees where the dialogue stood.
             if !matches!(e, dualstack::smtp::SmtpError::Unexpected { .. }) {
                 if let Some(last) = &report.last_reply {
-                    msg.push_str(&format!(
-                        " (last reply: {})",
-                        lossy(last.to_string().as_bytes())
-                    ));
+                    msg.push_str(&format!(" (last reply: {last})"));
                 }
             }
             Err(CliError::failure(msg))
