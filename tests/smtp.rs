@@ -4,6 +4,8 @@
 //! close mid-reply, silence).
 #![cfg(feature = "cli")]
 
+mod support;
+
 use std::net::SocketAddr;
 use std::process::Output;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -899,4 +901,98 @@ async fn binary_json_on_failure() {
     // 421 means the server is closing: no QUIT is sent after it.
     assert_eq!(v["transcript"].as_array().unwrap().len(), 3);
     assert!(v["quit"].is_null());
+}
+
+/// A name with AAAA ::1 and A 127.0.0.1 on the fake DNS server: Happy Eyeballs picks
+/// IPv6 when it answers, IPv4 when ::1 refuses or with -4; never real DNS.
+#[tokio::test]
+async fn binary_connects_with_happy_eyeballs() {
+    use support::dns::{FakeDns, Zone};
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("note: no IPv6 loopback; skipping");
+        return;
+    }
+    let dns = FakeDns::start(
+        "127.0.0.1:0".parse().unwrap(),
+        Zone::new().aaaa("mx.test", "::1", Duration::ZERO).a(
+            "mx.test",
+            "127.0.0.1",
+            Duration::ZERO,
+        ),
+    )
+    .await
+    .unwrap();
+    let dns_addr = dns.addr().to_string();
+
+    // Both families serve: IPv6 wins.
+    let (v4, _, t4) = server("127.0.0.1", good_script()).await.unwrap();
+    // Same port on ::1 (bound after the IPv4 one picked it).
+    let l6 = TcpListener::bind(("::1", v4.port())).await;
+    let Ok(l6) = l6 else {
+        eprintln!("note: port {} is taken on ::1; skipping", v4.port());
+        return;
+    };
+    let port = v4.port().to_string();
+    let t6 = tokio::spawn(async move {
+        let (mut s, _) = l6.accept().await.unwrap();
+        s.write_all(b"220 six\r\n").await.unwrap();
+        let mut r = BufReader::new(s);
+        let mut line = String::new();
+        r.read_line(&mut line).await.unwrap();
+        r.get_mut().write_all(b"250 six\r\n").await.unwrap();
+        line.clear();
+        r.read_line(&mut line).await.unwrap();
+        r.get_mut().write_all(b"221 bye\r\n").await.unwrap();
+    });
+    let (out, _) = run_bin(&[
+        "smtp",
+        "--dns-server",
+        &dns_addr,
+        "--trace",
+        "mx.test",
+        &port,
+    ])
+    .await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(
+        stdout.starts_with(&format!("connected to [::1]:{port} (IPv6)")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("S: 220 six"), "{stdout}");
+    assert!(
+        !text(&out.stderr).is_empty(),
+        "--trace prints the connect timeline"
+    );
+    t6.await.unwrap();
+
+    // -4: the IPv4 server answers.
+    let (out, _) = run_bin(&["smtp", "-4", "--dns-server", &dns_addr, "mx.test", &port]).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(
+        stdout.starts_with(&format!("connected to 127.0.0.1:{port} (IPv4)")),
+        "{stdout}"
+    );
+    t4.await.unwrap();
+
+    // Nothing on ::1 any more (refused): falls back to IPv4 at once.
+    let (v4b, _, t4b) = server("127.0.0.1", good_script()).await.unwrap();
+    let port = v4b.port().to_string();
+    let (out, took) = run_bin(&[
+        "smtp",
+        "--dns-server",
+        &dns_addr,
+        "--json",
+        "mx.test",
+        &port,
+    ])
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["family"], "IPv4");
+    assert_eq!(v["address"], format!("127.0.0.1:{port}"));
+    assert!(!v["connect_events"].as_array().unwrap().is_empty());
+    assert!(took < Duration::from_secs(20));
+    t4b.await.unwrap();
 }

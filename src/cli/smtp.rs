@@ -4,10 +4,12 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use dualstack::addr::{unmap_socket, Family};
+use dualstack::addr::Family;
+use dualstack::connect::Event;
 use dualstack::smtp::{address_literal, local_hostname, Client, ProbeError, Report};
 use serde::Serialize;
 
+use super::connect::ConnectOpts;
 use super::{parse_duration, runtime, CliError, CliResult, Exit};
 
 /// Talk SMTP to a server: greeting, EHLO (HELO fallback), optional STARTTLS, QUIT.
@@ -16,10 +18,11 @@ use super::{parse_duration, runtime, CliError, CliResult, Exit};
   dualstack smtp 127.0.0.1 2525
   dualstack smtp mx.example.org --starttls
   dualstack smtp ::1 2525 --ehlo-literal --json
+  dualstack smtp -4 --trace localhost 2525
 
 Exit status 0 when the whole dialogue worked (QUIT answered 221), 1 on any failure.")]
 pub struct Args {
-    /// Server host name or address.
+    /// Server host name or IP literal (2001:db8::1, [2001:db8::1], 192.0.2.1).
     host: String,
     /// Server port.
     #[arg(default_value_t = 25)]
@@ -48,12 +51,10 @@ pub struct Args {
     /// Longest reply line accepted, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = dualstack::lines::DEFAULT_MAX_LINE)]
     max_line: usize,
-    /// Time allowed for the TCP connect.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
-    timeout: Duration,
-    /// Print one JSON summary instead of the live transcript.
-    #[arg(long)]
-    json: bool,
+    /// How to connect (Happy Eyeballs, RFC 8305). With --json, one JSON summary is
+    /// printed instead of the live transcript.
+    #[command(flatten)]
+    connect: ConnectOpts,
 }
 
 #[derive(Serialize)]
@@ -64,6 +65,7 @@ struct JsonOut<'a> {
     family: Family,
     local_address: SocketAddr,
     connect_ms: f64,
+    connect_events: &'a [Event],
     ehlo_name: &'a str,
     ok: bool,
     error: Option<String>,
@@ -87,29 +89,27 @@ async fn run_async(args: Args) -> CliResult {
             )));
         }
     }
+    let opts = &args.connect;
+    let connector = opts.connector()?;
     let start = tokio::time::Instant::now();
-    // TODO(connect): switch to the Happy Eyeballs connector once it is on main.
-    let stream = tokio::time::timeout(
-        args.timeout,
-        tokio::net::TcpStream::connect((args.host.as_str(), args.port)),
-    )
-    .await
-    .map_err(|_| {
-        CliError::failure(format!(
-            "connecting to {} port {} timed out",
-            args.host, args.port
-        ))
-    })?
-    .map_err(|e| {
-        CliError::failure(format!(
-            "cannot connect to {} port {}: {e}",
-            args.host, args.port
-        ))
-    })?;
-    let connect_time = start.elapsed();
-    let peer = unmap_socket(stream.peer_addr()?);
-    let local = unmap_socket(stream.local_addr()?);
-    let family = Family::of(peer.ip());
+    let conn = match connector.connect(&args.host, args.port).await {
+        Ok(conn) => conn,
+        Err(e) => {
+            opts.print_trace(&e.events);
+            if opts.json {
+                let mut out = std::io::stdout().lock();
+                let json = serde_json::json!({
+                    "host": args.host, "port": args.port, "ok": false,
+                    "error": e.to_string(), "connect": e,
+                });
+                writeln!(out, "{json}")?;
+            }
+            return Err(CliError::failure(e));
+        }
+    };
+    opts.print_trace(&conn.events);
+    let (peer, local, family, connect_time) = (conn.peer, conn.local, conn.family(), conn.elapsed);
+    let stream = conn.stream;
 
     let ehlo_name = match (&args.ehlo, args.ehlo_literal) {
         (Some(name), _) => name.clone(),
@@ -127,7 +127,11 @@ async fn run_async(args: Args) -> CliResult {
         client = client.starttls(if args.insecure {
             dualstack::smtp::StartTls::insecure()
         } else {
-            dualstack::smtp::StartTls::webpki(&args.host).map_err(|e| {
+            // An IP literal (maybe in brackets) is verified as an IP address.
+            let name = dualstack::addr::parse(&args.host)
+                .map(|p| p.ip.to_string())
+                .unwrap_or_else(|_| args.host.clone());
+            dualstack::smtp::StartTls::webpki(&name).map_err(|e| {
                 CliError::usage(format!(
                     "cannot use {:?} as a TLS server name: {e}",
                     args.host
@@ -135,7 +139,7 @@ async fn run_async(args: Args) -> CliResult {
             })?
         });
     }
-    if !args.json {
+    if !opts.json {
         println!(
             "connected to {peer} ({family}) from {local} in {:.1} ms",
             connect_time.as_secs_f64() * 1000.0
@@ -151,7 +155,7 @@ async fn run_async(args: Args) -> CliResult {
         Err(ProbeError { error, report }) => (*report, Some(error)),
     };
 
-    if args.json {
+    if opts.json {
         let out = JsonOut {
             host: &args.host,
             port: args.port,
@@ -159,6 +163,7 @@ async fn run_async(args: Args) -> CliResult {
             family,
             local_address: local,
             connect_ms: (connect_time.as_secs_f64() * 1e6).round() / 1e3,
+            connect_events: &conn.events,
             ehlo_name: &ehlo_name,
             ok: error.is_none(),
             error: error.as_ref().map(|e| e_to_string(e)),
