@@ -400,7 +400,8 @@ async fn hickory_ptr(r: &TokioResolver, ip: IpAddr) -> Result<String, ReverseErr
         .answers()
         .iter()
         .find_map(|rec| match &rec.data {
-            RData::PTR(ptr) => Some(trim_dot(&ptr.0.to_string())),
+            // A PTR to the root (".") names nothing: treat it as no name.
+            RData::PTR(ptr) if !ptr.0.is_root() => Some(trim_dot(&ptr.0.to_string())),
             _ => None,
         })
         .ok_or(ReverseError::NotFound {
