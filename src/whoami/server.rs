@@ -189,7 +189,9 @@ impl Server {
                     TcpService::Line => FirstSpeaker::Server,
                     TcpService::Http => FirstSpeaker::Client,
                 };
-                match pp.accept(&mut stream, peer, local, first).await {
+                // Boxed here and below: a future's size is its largest state, and every idle
+                // connection's task would otherwise carry the PROXY and HTTP states inline.
+                match Box::pin(pp.accept(&mut stream, peer, local, first)).await {
                     Ok(o) => {
                         if let Some(proxy) = o.proxy {
                             tracing::info!(%service, client = %o.client, %proxy, "PROXY header");
@@ -205,7 +207,7 @@ impl Server {
         };
         let mut facts = origin.facts();
         if let Some(r) = &cfg.reverse {
-            facts.reverse = r.lookup(facts.ip).await.ok();
+            facts.reverse = Box::pin(r.lookup(facts.ip)).await.ok();
         }
         match service {
             TcpService::Line => self.line(stream, facts).await,
@@ -247,7 +249,7 @@ impl Server {
             }
         }
         let _ = stream.set_nodelay(true);
-        match http::serve_connection(stream, Arc::new(facts), cfg, stop).await {
+        match Box::pin(http::serve_connection(stream, Arc::new(facts), cfg, stop)).await {
             Ok(()) => {}
             Err(http::HttpError::Idle(t)) => {
                 tracing::info!(service = "http", %peer, timeout = ?t, "idle; closed")
@@ -258,5 +260,29 @@ impl Server {
             }
             Err(e) => tracing::debug!(service = "http", %peer, error = %e, "connection error"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Memory per idle connection is mostly its task, sized by the largest state of the
+    /// connection future: the PROXY, reverse and HTTP phases must stay boxed.
+    #[tokio::test]
+    async fn connection_future_is_small() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let c = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        let (stream, peer) = l.accept().await.unwrap();
+        let server = Server::new(ServerConfig::default());
+        let permit = server.inner.limit.clone().try_acquire_owned().unwrap();
+        let acc = Accepted {
+            stream,
+            peer,
+            local: c.peer_addr().unwrap(),
+        };
+        let fut = server.clone().connection(acc, TcpService::Http, permit);
+        let size = std::mem::size_of_val(&fut);
+        assert!(size <= 2048, "connection future is {size} bytes");
     }
 }
