@@ -443,6 +443,7 @@ struct Block {
     global: bool,
 }
 
+/// A registry row for an IPv6 prefix written as eight 16-bit groups.
 const fn v6(
     segs: [u16; 8],
     len: u8,
@@ -467,6 +468,7 @@ const fn v6(
     }
 }
 
+/// A registry row for an IPv4 prefix, kept in the low 32 bits.
 const fn v4(
     o: [u8; 4],
     len: u8,

@@ -8,9 +8,6 @@
 //! - a closed stdout (`BrokenPipe`) ends the program quietly with exit code 0;
 //! - every subcommand has `--json` and an example in its `--help`.
 
-// TODO(foundation): drop once connect/serve/smtp use every shared helper below.
-#![allow(dead_code)]
-
 mod addr;
 mod connect;
 mod reverse;
