@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(!reply.lines.is_empty() && reply.lines.len() <= DEFAULT_MAX_REPLY_LINES);
         let _ = reply.to_string();
         let caps = Capabilities::parse(&reply);
-        let _ = serde_json::to_string(&caps).unwrap();
+        assert!(caps.auth.iter().all(|m| !m.is_empty()));
     }
     if let Ok(line) = parse_reply_line(data) {
         assert!(line.text.len() + 3 <= data.len());
