@@ -250,7 +250,13 @@ async fn nxdomain_and_nodata() {
         .connect("v4.test", 9)
         .await
         .unwrap_err();
-    assert_eq!(err.reason, Reason::NoAddresses);
+    assert_eq!(
+        err.reason,
+        Reason::NoneOfFamily {
+            family: Family::V6,
+            source: None
+        }
+    );
     assert!(err.to_string().contains("AAAA: no records"), "{err}");
 }
 
@@ -274,7 +280,13 @@ async fn source_address_is_bound() {
         .connect("only4.test", port)
         .await
         .unwrap_err();
-    assert_eq!(err.reason, Reason::NoAddresses);
+    assert!(matches!(
+        err.reason,
+        Reason::NoneOfFamily {
+            family: Family::V6,
+            source: Some(_)
+        }
+    ));
     assert!(
         d4.queries_for("only4.test", RecordType::A).is_empty(),
         "A not even asked"

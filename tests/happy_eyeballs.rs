@@ -403,7 +403,18 @@ async fn source_address_restricts_the_family_and_binds() {
     // An IPv6 source and a host with only IPv4: the error says why.
     let c = connector(dns((0, &[]), (0, &[V4A]))).source(Some(src));
     let err = c.connect_with(&a, "v4only.test", PORT).await.unwrap_err();
-    assert_eq!(err.reason, Reason::NoAddresses);
+    assert_eq!(
+        err.reason,
+        Reason::NoneOfFamily {
+            family: Family::V6,
+            source: Some(src)
+        }
+    );
+    assert!(
+        err.to_string()
+            .contains("the source address 2001:db8::100 can only reach IPv6"),
+        "{err}"
+    );
     // -4 with an IPv6 source can never match.
     let c = connector(dns((0, &[V6A]), (0, &[V4A])))
         .source(Some(src))

@@ -333,10 +333,15 @@ pub(crate) async fn run<A: Attempt>(
         }
 
         if inflight.is_empty() && !order.has_next() && pending.is_empty() {
-            let reason = if run.attempts.is_empty() {
-                Reason::NoAddresses
-            } else {
+            let reason = if !run.attempts.is_empty() {
                 Reason::AllFailed
+            } else if allowed.len() == 1 {
+                Reason::NoneOfFamily {
+                    family: allowed[0],
+                    source: p.source.filter(|_| p.family.is_none()),
+                }
+            } else {
+                Reason::NoAddresses
             };
             if let Some(c) = cache.filter(|_| answers.is_some()) {
                 let bad: Vec<IpAddr> = run.attempts.iter().map(|a| a.addr.ip()).collect();
@@ -537,5 +542,81 @@ mod tests {
         assert_eq!(literal("fe80::1%1"), Some(("fe80::1".parse().unwrap(), 1)));
         assert_eq!(literal("example.com"), None);
         assert_eq!(literal("192.0.2.1:80"), None);
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn addr(v6: bool, n: u8) -> IpAddr {
+            if v6 {
+                IpAddr::V6(std::net::Ipv6Addr::new(
+                    0x2001,
+                    0xdb8,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    u16::from(n),
+                ))
+            } else {
+                IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, n))
+            }
+        }
+
+        proptest! {
+            /// Whatever arrives, in whatever batches: every address is tried exactly once,
+            /// DNS order is kept within a family, the preferred family goes first, and
+            /// the families alternate once the leading run is over (RFC 8305 §4).
+            #[test]
+            fn order_invariants(
+                batches in proptest::collection::vec(
+                    proptest::collection::vec((any::<bool>(), 0u8..16), 0..8), 1..4),
+                prefer_v6 in any::<bool>(),
+                fafc in 1usize..4,
+            ) {
+                let prefer = if prefer_v6 { Family::V6 } else { Family::V4 };
+                let mut o = Order::new(prefer, fafc, Vec::new());
+                let mut all: Vec<IpAddr> = Vec::new();
+                for b in &batches {
+                    let ips: Vec<IpAddr> = b.iter().map(|(v6, n)| addr(*v6, *n)).collect();
+                    o.add(&ips);
+                    for ip in ips {
+                        if !all.contains(&ip) {
+                            all.push(ip);
+                        }
+                    }
+                }
+                let got = o.preview();
+                prop_assert_eq!(got.len(), all.len());
+                for f in [Family::V4, Family::V6] {
+                    let want: Vec<IpAddr> = all.iter().copied().filter(|a| Family::of(*a) == f).collect();
+                    let have: Vec<IpAddr> = got.iter().copied().filter(|a| Family::of(*a) == f).collect();
+                    prop_assert_eq!(want, have);
+                }
+                if all.iter().any(|a| Family::of(*a) == prefer) {
+                    prop_assert_eq!(Family::of(got[0]), prefer);
+                }
+                // After the leading run, no two consecutive addresses share a family
+                // while both families still have addresses left.
+                let lead = got.iter().take_while(|a| Family::of(**a) == prefer).count().min(fafc);
+                for i in lead.max(1)..got.len() {
+                    let rest_has_both = got[i..].iter().any(|a| Family::of(*a) == Family::V4)
+                        && got[i..].iter().any(|a| Family::of(*a) == Family::V6);
+                    if rest_has_both {
+                        prop_assert_ne!(Family::of(got[i]), Family::of(got[i - 1]));
+                    }
+                }
+            }
+
+            /// The hosts-file parser never panics and only returns names it was given.
+            #[test]
+            fn hosts_parser_total(text in "\\PC{0,300}") {
+                for (_, names) in crate::connect::resolver::parse_hosts(&text) {
+                    prop_assert!(!names.is_empty());
+                }
+            }
+        }
     }
 }

@@ -124,6 +124,15 @@ pub enum Reason {
     },
     /// DNS gave no address of any allowed family.
     NoAddresses,
+    /// Only one family was allowed (`-4`/`-6` or the source address's family) and DNS gave
+    /// no address of it; the other family was not looked up.
+    NoneOfFamily {
+        /// The only family asked for.
+        family: Family,
+        /// The source address that restricted the family, if that was the reason.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        source: Option<IpAddr>,
+    },
     /// Every address was tried and failed.
     AllFailed,
     /// The overall timeout ran out first.
@@ -201,8 +210,21 @@ impl fmt::Display for ConnectError {
                     write!(f, ": {lit} is an {} address", Family::of(*lit))?;
                 }
             }
-            Reason::NoAddresses => {
-                f.write_str("no address found")?;
+            Reason::NoAddresses | Reason::NoneOfFamily { .. } => {
+                match &self.reason {
+                    Reason::NoneOfFamily {
+                        family,
+                        source: Some(src),
+                    } => write!(
+                        f,
+                        "no {family} address found (the source address {src} can only reach {family} destinations, so only {family} was looked up)"
+                    )?,
+                    Reason::NoneOfFamily { family, .. } => write!(
+                        f,
+                        "no {family} address found (only {family} was requested)"
+                    )?,
+                    _ => f.write_str("no address found")?,
+                }
                 for l in &self.lookups {
                     let q = match l.family {
                         Family::V6 => "AAAA",
@@ -247,7 +269,7 @@ impl From<ConnectError> for io::Error {
         let kind = match e.reason {
             Reason::TimedOut { .. } => io::ErrorKind::TimedOut,
             Reason::InvalidHost | Reason::FamilyMismatch { .. } => io::ErrorKind::InvalidInput,
-            Reason::NoAddresses => io::ErrorKind::NotFound,
+            Reason::NoAddresses | Reason::NoneOfFamily { .. } => io::ErrorKind::NotFound,
             Reason::AllFailed => e
                 .attempts
                 .iter()
