@@ -186,7 +186,12 @@ pub fn enable_pktinfo(socket: &UdpSocket) -> io::Result<()> {
 /// # Cancel safety
 /// Cancel safe: a datagram is either received and returned, or left in the queue.
 pub async fn recv_from_to(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<Datagram> {
-    let local = socket.local_addr()?;
+    recv_on(socket, buf, socket.local_addr()?).await
+}
+
+/// [`recv_from_to`] with the socket's address already known (saves a `getsockname`
+/// per datagram in the server loop).
+async fn recv_on(socket: &UdpSocket, buf: &mut [u8], local: SocketAddr) -> io::Result<Datagram> {
     let r = socket
         .async_io(Interest::READABLE, || pktinfo::recv(socket, buf))
         .await?;
@@ -310,7 +315,7 @@ async fn serve_socket(socket: Arc<UdpSocket>) -> io::Result<()> {
     let bound = socket.local_addr()?;
     let mut buf = vec![0u8; RECV_BUFFER];
     loop {
-        let d = match recv_from_to(&socket, &mut buf).await {
+        let d = match recv_on(&socket, &mut buf, bound).await {
             Ok(d) => d,
             Err(e) if is_fatal(&e) => {
                 tracing::error!(%bound, "UDP socket failed, no longer serving on it: {e}");
