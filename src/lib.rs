@@ -8,6 +8,7 @@
 //! - [`reverse`]: reverse DNS with a hard timeout, forward confirmation, two backends.
 //! - [`smtp`]: SMTP reply parsing and a checked test dialogue (STARTTLS with feature `tls`).
 //! - [`connect`]: Happy Eyeballs (RFC 8305) connects with a full timeline of every step.
+//! - [`probe`]: this host's dual-stack state (sysctls, routes, addresses, loopback) in plain words.
 //! - `whoami` (feature `server`): what a whoami reply says about a client.
 //!
 //! All `unsafe` and platform-specific code lives in one private module, `sys`;
@@ -19,6 +20,7 @@ pub mod addr;
 pub mod connect;
 pub mod lines;
 pub mod listen;
+pub mod probe;
 pub mod reverse;
 pub mod smtp;
 #[allow(unsafe_code)]

@@ -10,6 +10,7 @@
 
 mod addr;
 mod connect;
+mod probe;
 mod reverse;
 mod serve;
 mod smtp;
@@ -45,6 +46,8 @@ enum Command {
     Connect(connect::Args),
     /// Look up a host like `connect` would: A/AAAA with response times and the try order.
     Resolve(connect::ResolveArgs),
+    /// This host's dual-stack state and what it means for servers and clients.
+    Probe(probe::Args),
 }
 
 /// Process exit codes, documented in README.md.
@@ -159,6 +162,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Smtp(args) => smtp::run(args),
         Command::Connect(args) => connect::run(args),
         Command::Resolve(args) => connect::run_resolve(args),
+        Command::Probe(args) => probe::run(args),
     }
 }
 

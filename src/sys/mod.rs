@@ -7,6 +7,7 @@
 #[cfg(feature = "server")]
 pub(crate) mod activation;
 pub(crate) mod getnameinfo;
+pub(crate) mod netinfo;
 pub(crate) mod owner;
 #[cfg(feature = "server")]
 pub(crate) mod pktinfo;
