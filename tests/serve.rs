@@ -384,6 +384,10 @@ fn graceful_shutdown_finishes_in_flight_request() {
     let mut c = connect(addr);
     c.write_all(b"GET /family HTTP/1.1\r\nHost: x\r\n").unwrap();
     s.wait_log(|m, _| m == "connection");
+    // Let hyper read the partial head first: a connection whose bytes it has not read yet
+    // counts as idle, and graceful shutdown closes idle connections (a known limit, see
+    // the issue note), so signalling at once made this test race under load.
+    std::thread::sleep(Duration::from_millis(300));
     s.signal("TERM");
     s.wait_log(|m, _| m.starts_with("shutting down"));
     // Stopped accepting...
