@@ -2,8 +2,8 @@
 //! library and through the real `dualstack` binary: the good path, a multi-line greeting,
 //! the HELO fallback, STARTTLS, and each kind of bad server (endless line, garbage code,
 //! close mid-reply, silence).
-#![cfg(feature = "cli")]
 
+#[path = "../../dualstack/tests/support/mod.rs"]
 mod support;
 
 use std::net::SocketAddr;

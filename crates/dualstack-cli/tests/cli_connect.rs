@@ -1,6 +1,7 @@
 //! `dualstack connect` and `dualstack resolve` as a user runs them: the real binary,
 //! loopback listeners and the fake DNS server (`--dns-server`), never real DNS.
 
+#[path = "../../dualstack/tests/support/mod.rs"]
 mod support;
 
 use std::io::{Read, Write};

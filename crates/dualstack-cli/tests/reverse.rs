@@ -2,6 +2,7 @@
 //! a PTR query that never answers, forward confirmation, mapped addresses, many at once;
 //! the library and the `dualstack reverse` binary. Never real DNS.
 
+#[path = "../../dualstack/tests/support/mod.rs"]
 mod support;
 
 use std::net::{IpAddr, SocketAddr};

@@ -1,7 +1,6 @@
 //! Interop: `dualstack smtp` (the real binary) against a real SMTP server, aiosmtpd
 //! (`python3 -m aiosmtpd`, installed by `.ci/install`), listening on 127.0.0.1 and ::1,
 //! plain and with STARTTLS. Skips with a note when aiosmtpd is not installed.
-#![cfg(feature = "cli")]
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -1,6 +1,7 @@
 //! `dualstack probe` through the real binary, checked against what the test itself sees,
 //! and (as root) inside network namespaces the test builds.
 
+#[path = "../../dualstack/tests/support/mod.rs"]
 mod support;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};

@@ -1,7 +1,7 @@
 //! Memory stays bounded: `dualstack smtp` against a server that sends 10 MB without a
 //! newline must not use more memory than against a well-behaved server (plus a small
 //! margin). Peak RSS of each run comes from `wait4(2)`'s rusage of that one child.
-#![cfg(all(feature = "cli", target_os = "linux"))]
+#![cfg(target_os = "linux")]
 
 use std::io::{Read, Write};
 use std::net::TcpListener;

@@ -418,7 +418,7 @@ async fn interop_matrix_matches_readme() {
         observed, wanted,
         "observed matrix differs from the expected one"
     );
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
         .expect("README.md");
     assert!(
         readme.contains(&wanted),
