@@ -6,7 +6,7 @@
 //!   Network Programming §12.4), the multicast scopes, and the entry of the IANA
 //!   special-purpose registries (RFC 6890) that covers it, with what it embeds (6to4,
 //!   Teredo, NAT64, mapped and compatible IPv4).
-//! - Conversions: [`unmap`], [`to_mapped`], [`reverse_name`], [`nat64_extract`],
+//! - Conversions: [`unmap`], [`to_mapped`], [`reverse_name`], [`scope_id`], [`nat64_extract`],
 //!   [`nat64_synthesize`].
 //!
 //! ```
@@ -158,6 +158,25 @@ pub fn unmap_socket(sa: SocketAddr) -> SocketAddr {
             SocketAddr::new(unmap(sa.ip()), sa.port())
         }
         other => other,
+    }
+}
+
+/// The IPv6 scope id (`sin6_scope_id`) for a zone as written after `%`: a number is taken
+/// as it is (`fe80::1%2`), a name is looked up as an interface (`fe80::1%eth0`,
+/// `if_nametoindex(3)`, RFC 4007 §11.2). The one place that turns a zone into a scope id,
+/// for listeners and connects alike; unlike the rest of this module it asks the OS.
+///
+/// ```
+/// assert_eq!(dualstack::addr::scope_id("7").unwrap(), 7);
+/// assert!(dualstack::addr::scope_id("no-such-interface0").is_err());
+/// ```
+///
+/// # Errors
+/// The OS error when no interface has that name (`ENODEV`).
+pub fn scope_id(zone: &str) -> std::io::Result<u32> {
+    match zone.parse::<u32>() {
+        Ok(n) => Ok(n),
+        Err(_) => nix::net::if_::if_nametoindex(zone).map_err(std::io::Error::from),
     }
 }
 

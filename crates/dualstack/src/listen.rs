@@ -124,10 +124,8 @@ impl ListenAddr {
                 let port = p.port.unwrap_or(default_port);
                 let sa = match (p.ip, p.zone) {
                     (IpAddr::V6(v6), Some(zone)) => {
-                        let scope = zone.parse::<u32>().or_else(|_| {
-                            nix::net::if_::if_nametoindex(zone.as_str())
-                                .map_err(|e| err(format!("unknown interface {zone:?}: {e}")))
-                        })?;
+                        let scope = crate::addr::scope_id(&zone)
+                            .map_err(|e| err(format!("unknown interface {zone:?}: {e}")))?;
                         SocketAddr::V6(std::net::SocketAddrV6::new(v6, port, 0, scope))
                     }
                     (ip, _) => SocketAddr::new(ip, port),
