@@ -185,35 +185,7 @@ pub fn to_mapped(v4: Ipv4Addr) -> Ipv6Addr {
     v4.to_ipv6_mapped()
 }
 
-/// The address family as people name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-pub enum Family {
-    /// IPv4 (AF_INET).
-    #[serde(rename = "IPv4")]
-    V4,
-    /// IPv6 (AF_INET6).
-    #[serde(rename = "IPv6")]
-    V6,
-}
-
-impl Family {
-    /// The family of `ip`, after [`unmap`]: a mapped address is IPv4 traffic.
-    pub fn of(ip: IpAddr) -> Family {
-        match unmap(ip) {
-            IpAddr::V4(_) => Family::V4,
-            IpAddr::V6(_) => Family::V6,
-        }
-    }
-}
-
-impl fmt::Display for Family {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Family::V4 => "IPv4",
-            Family::V6 => "IPv6",
-        })
-    }
-}
+pub use dualstack_eyeballs::Family;
 
 /// The reverse-DNS name of an address: `4.2.0.192.in-addr.arpa.` or the nibble form under
 /// `ip6.arpa.` (RFC 3596 §2.5). A mapped address gets its IPv6 name; [`unmap`] first to
