@@ -9,7 +9,9 @@
 //! - every subcommand has `--json` and an example in its `--help`.
 
 mod addr;
+mod completions;
 mod connect;
+mod man;
 mod probe;
 mod reverse;
 mod serve;
@@ -48,6 +50,10 @@ enum Command {
     Resolve(connect::ResolveArgs),
     /// This host's dual-stack state and what it means for servers and clients.
     Probe(probe::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::Args),
+    /// Print the manual page (roff) of dualstack or one subcommand.
+    Man(man::Args),
 }
 
 /// Process exit codes, documented in README.md.
@@ -163,6 +169,8 @@ fn run(cli: Cli) -> CliResult {
         Command::Connect(args) => connect::run(args),
         Command::Resolve(args) => connect::run_resolve(args),
         Command::Probe(args) => probe::run(args),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
     }
 }
 
