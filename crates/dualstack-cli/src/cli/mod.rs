@@ -11,6 +11,7 @@
 mod addr;
 mod completions;
 mod connect;
+mod hint;
 mod man;
 mod probe;
 mod reverse;
@@ -193,6 +194,9 @@ pub fn main() -> ExitCode {
         Err(e) if e.is_broken_pipe() => Exit::Success.into(),
         Err(e) => {
             warn(&e);
+            for h in hint::for_error(e.source.as_ref()) {
+                warn(format_args!("hint: {h}"));
+            }
             e.exit.into()
         }
     }

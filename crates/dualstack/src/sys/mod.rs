@@ -6,6 +6,7 @@
 
 #[cfg(feature = "server")]
 pub(crate) mod activation;
+pub(crate) mod errno;
 pub(crate) mod getnameinfo;
 pub(crate) mod netinfo;
 pub(crate) mod owner;
