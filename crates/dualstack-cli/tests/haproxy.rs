@@ -3,16 +3,17 @@
 //! and IPv6 reach every instance, and each reports the client's own address and port.
 //! Everything listens on loopback; skips when haproxy is not installed.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_dualstack");
+use common::{free_port, start_serve, Proc};
 const INSTANCES: usize = 3;
 
 fn haproxy() -> Option<String> {
@@ -31,61 +32,6 @@ fn contrib_cfg() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contrib/haproxy.cfg")
 }
 
-/// A child process killed on drop, with its stderr lines collected.
-struct Proc {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Proc {
-    fn spawn(mut cmd: Command) -> Proc {
-        let mut child = cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        let stderr = child.stderr.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Proc { child, lines }
-    }
-
-    fn log(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
-    }
-
-    /// Wait (at most 10 s) until a log line satisfies `want`.
-    fn wait_for(&mut self, what: &str, want: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Some(l) = self.log().into_iter().find(|l| want(l)) {
-                return l;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "exited with {status} before {what}:\n{}",
-                    self.log().join("\n")
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("no {what} within 10 s:\n{}", self.log().join("\n"));
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// One `serve` instance: HTTP and line whoami on ephemeral 127.0.0.1 ports, trusting
 /// PROXY headers from 127.0.0.1 (where HAProxy connects from) only.
 struct Instance {
@@ -95,50 +41,29 @@ struct Instance {
 }
 
 fn start_instance() -> Instance {
-    let mut cmd = Command::new(BIN);
-    cmd.args(["serve", "--json-logs", "--proxy-protocol"])
-        .args(["--trusted-proxy", "127.0.0.1/32"])
-        .args([
-            "--http",
-            "127.0.0.1:0",
-            "--line",
-            "127.0.0.1:0",
-            "--udp",
-            "off",
-        ])
-        .env("RUST_LOG", "info");
-    let mut proc = Proc::spawn(cmd);
-    proc.wait_for("ready", |l| l.contains("ready;"));
-    let mut http = None;
-    let mut line = None;
-    for l in proc.log() {
-        let Ok(v) = serde_json::from_str::<Value>(&l) else {
-            continue;
-        };
-        let f = &v["fields"];
-        if f["message"] == "listening" {
-            let addr: SocketAddr = f["addr"].as_str().unwrap().parse().unwrap();
-            match f["service"].as_str() {
-                Some("http") => http = Some(addr),
-                Some("line") => line = Some(addr),
-                _ => {}
-            }
-        }
-    }
+    let (proc, listening) = start_serve(&[
+        "--proxy-protocol",
+        "--trusted-proxy",
+        "127.0.0.1/32",
+        "--http",
+        "127.0.0.1:0",
+        "--line",
+        "127.0.0.1:0",
+        "--udp",
+        "off",
+    ]);
+    let find = |service: &str| {
+        listening
+            .iter()
+            .find(|(s, _)| s == service)
+            .map(|(_, a)| *a)
+            .unwrap_or_else(|| panic!("no {service} listener"))
+    };
     Instance {
-        http: http.expect("http listener"),
-        line: line.expect("line listener"),
+        http: find("http"),
+        line: find("line"),
         proc,
     }
-}
-
-/// A port nobody listens on right now at `ip` (the kernel's pick for port 0).
-fn free_port(ip: &str) -> u16 {
-    TcpListener::bind((ip, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 struct Frontends {
