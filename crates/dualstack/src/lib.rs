@@ -9,6 +9,7 @@
 //! - [`smtp`]: SMTP reply parsing and a checked test dialogue (STARTTLS with feature `tls`).
 //! - [`connect`]: Happy Eyeballs (RFC 8305) connects with a full timeline of every step.
 //! - [`probe`]: this host's dual-stack state (sysctls, routes, addresses, loopback) in plain words.
+//! - [`udp`]: a UDP socket that replies from the address each datagram was sent to.
 //! - `whoami` (feature `server`): what a whoami reply says about a client.
 //!
 //! All `unsafe` and platform-specific code lives in one private module, `sys`;
@@ -25,5 +26,6 @@ pub mod reverse;
 pub mod smtp;
 #[allow(unsafe_code)]
 mod sys;
+pub mod udp;
 #[cfg(feature = "server")]
 pub mod whoami;

@@ -6,7 +6,7 @@ use dualstack::listen::{self, BindOptions, Bound, ListenAddr, ListenMode, Listen
 use dualstack::reverse::{Backend, Reverse};
 use dualstack::whoami::proxy::{Cidr, ProxyProtocol, TrustedProxies};
 use dualstack::whoami::server::{Server, ServerConfig, TcpService};
-use dualstack::whoami::udp::UdpWhoami;
+use dualstack::whoami::udp::{self as udp_whoami, Rate, ReplyLimits, UdpWhoami};
 use socket2::Type;
 
 use super::{init_tracing, runtime, CliError, CliResult, Exit};
@@ -48,6 +48,22 @@ pub struct Args {
     /// UDP whoami: one reply per datagram, from the address it was sent to.
     #[arg(long, value_name = "ADDR|PORT", default_value = "2323")]
     udp: Vec<String>,
+    /// UDP replies per second to one source (an IPv4 address, an IPv6 /64); 1-1000000.
+    #[arg(long, default_value_t = udp_whoami::DEFAULT_SOURCE_RATE, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    udp_source_rate: u32,
+    /// UDP replies one source may get at once before its rate applies; 1-1000000.
+    #[arg(long, default_value_t = udp_whoami::DEFAULT_SOURCE_BURST, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    udp_source_burst: u32,
+    /// UDP replies per second of the whole server; 1-1000000.
+    #[arg(long, default_value_t = udp_whoami::DEFAULT_GLOBAL_RATE, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    udp_global_rate: u32,
+    /// UDP replies the whole server may send at once before its rate applies; 1-1000000.
+    #[arg(long, default_value_t = udp_whoami::DEFAULT_GLOBAL_BURST, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    udp_global_burst: u32,
     /// How a port becomes sockets: separate (one IPv6-only socket and one IPv4 socket),
     /// dual (one IPv6 socket, IPV6_V6ONLY=0), ipv4, ipv6.
     #[arg(long, default_value = "separate", value_name = "MODE")]
@@ -188,11 +204,24 @@ pub fn run(args: Args) -> CliResult {
         return Err(CliError::usage("every service is off: nothing to serve"));
     }
 
+    let limits = ReplyLimits::default()
+        .per_source(Rate {
+            per_second: args.udp_source_rate,
+            burst: args.udp_source_burst,
+        })
+        .global(Rate {
+            per_second: args.udp_global_rate,
+            burst: args.udp_global_burst,
+        });
     let rt = runtime()?;
-    rt.block_on(serve(cfg, sockets))
+    rt.block_on(serve(cfg, limits, sockets))
 }
 
-async fn serve(cfg: ServerConfig, sockets: Vec<(&'static str, Bound, &'static str)>) -> CliResult {
+async fn serve(
+    cfg: ServerConfig,
+    limits: ReplyLimits,
+    sockets: Vec<(&'static str, Bound, &'static str)>,
+) -> CliResult {
     let server = Server::new(cfg);
     let (mut line, mut http, mut udp) = (Vec::new(), Vec::new(), Vec::new());
     for (service, b, origin) in sockets {
@@ -210,7 +239,7 @@ async fn serve(cfg: ServerConfig, sockets: Vec<(&'static str, Bound, &'static st
             tasks.push(server.serve_tcp(l, service));
         }
     }
-    let udp_task = start_udp(udp)?;
+    let udp_task = start_udp(udp, limits)?;
 
     let _ = sd_notify_ready();
     tracing::info!(
@@ -249,7 +278,10 @@ fn sd_notify_ready() -> std::io::Result<()> {
 
 /// The UDP whoami (`whoami::udp`) on `sockets`: replies from the address each datagram
 /// was sent to. Stopped by aborting the task at shutdown (no state to finish).
-fn start_udp(sockets: Vec<Bound>) -> Result<Option<tokio::task::JoinHandle<()>>, CliError> {
+fn start_udp(
+    sockets: Vec<Bound>,
+    limits: ReplyLimits,
+) -> Result<Option<tokio::task::JoinHandle<()>>, CliError> {
     if sockets.is_empty() {
         return Ok(None);
     }
@@ -258,7 +290,8 @@ fn start_udp(sockets: Vec<Bound>) -> Result<Option<tokio::task::JoinHandle<()>>,
             .into_iter()
             .map(|b| std::net::UdpSocket::from(b.socket)),
     )
-    .map_err(|e| CliError::failure(format!("cannot start the UDP whoami: {e}")))?;
+    .map_err(|e| CliError::failure(format!("cannot start the UDP whoami: {e}")))?
+    .limits(limits);
     Ok(Some(tokio::spawn(async move {
         if let Err(e) = udp.run().await {
             tracing::error!(service = "udp", error = %e, "every UDP socket failed; UDP service stopped");

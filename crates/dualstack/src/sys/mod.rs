@@ -10,5 +10,4 @@ pub(crate) mod errno;
 pub(crate) mod getnameinfo;
 pub(crate) mod netinfo;
 pub(crate) mod owner;
-#[cfg(feature = "server")]
 pub(crate) mod pktinfo;

@@ -173,6 +173,14 @@ fn to_socket_addr(s: &SockaddrStorage) -> Option<SocketAddr> {
     }
 }
 
+/// Whether a receive error means the socket is unusable, not a transient condition.
+pub(crate) fn is_fatal_recv_error(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EBADF | libc::ENOTSOCK | libc::EINVAL | libc::EFAULT)
+    )
+}
+
 /// Send `data` to `peer` (as [`recv`] reported it) with source address `src`.
 ///
 /// An IPv4 source goes in `IP_PKTINFO.ipi_spec_dst` (also on a dual socket: the kernel

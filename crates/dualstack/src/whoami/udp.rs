@@ -2,13 +2,9 @@
 //! family and the local address it was sent to, **sent from that local address**.
 //!
 //! # Replying from the right address
-//! A socket bound to `0.0.0.0` or `::` on a host with several addresses would reply from
-//! whatever source the routing table picks; a client that sent to another address drops
-//! that reply (a connected client never receives it). Every socket gets `IP_PKTINFO`
-//! (IPv4) / `IPV6_RECVPKTINFO` (IPv6, both on a dual socket); each datagram's destination
-//! is read from the control message and the reply carries it as its source
-//! (`ipi_spec_dst` / `ipi6_addr`). On a dual socket an IPv4 datagram's mapped destination
-//! is treated as IPv4, and every address shown is unmapped.
+//! Every socket is a [`ReplySocket`](crate::udp::ReplySocket): the reply leaves from the
+//! address the datagram was sent to (pktinfo), on both families; addresses are shown
+//! unmapped.
 //!
 //! # Request
 //! The datagram's text, with surrounding whitespace and NUL padding removed, is
@@ -33,22 +29,45 @@
 //! server useless as an amplifier at no loss. A request of [`FULL_REPLY_REQUEST`] bytes
 //! always gets the full reply.
 //!
+//! # No reply loops (Loop DoS, CVE-2024-2169)
+//! UDP sources can be spoofed: one datagram claiming to come from another UDP service
+//! (another whoami, an echo, chargen, daytime…) would make two servers answer each other
+//! forever, or a server answer itself. [`answer`] refuses, before any other work:
+//!
+//! - a datagram that looks like one of our replies (it starts with `ip:` or `{"ip"`):
+//!   the reply to it would go to a whoami, or to an echo that sends it straight back;
+//! - a source port below [`MIN_SOURCE_PORT`] (1024): the ports of system services
+//!   (echo 7, daytime 13, chargen 19, DNS 53, NTP 123…) and port 0; clients use
+//!   ephemeral ports;
+//! - a source port that is one of this server's own ports, which includes a datagram
+//!   whose source is the socket itself.
+//!
+//! Then token buckets ([`ReplyLimits`]) bound what is left, loops with services that
+//! answer in some other format included: replies per source (an IPv4 address, an IPv6
+//! /64) and for the whole server. Every dropped datagram is counted; a summary by reason
+//! is logged at most once a second ([`DROP_LOG_INTERVAL`]).
+//!
 //! # Bounded work
-//! One receive buffer of [`RECV_BUFFER`] bytes per socket, a reply built from it, no
-//! per-client state and no lookups: memory and time per datagram are constant.
+//! One receive buffer of [`RECV_BUFFER`] bytes per socket, a reply built from it, a fixed
+//! table of [`SOURCE_BUCKETS`] rate buckets and no lookups: memory and time per datagram
+//! are constant.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr, SocketAddrV6};
-use std::sync::Arc;
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use tokio::io::Interest;
-use tokio::net::UdpSocket;
 use tokio::task::JoinSet;
 
 use super::Facts;
-use crate::addr::unmap_socket;
-use crate::sys::pktinfo;
+use crate::udp::{is_fatal, Datagram, ReplySocket};
+
+mod limit;
+
+pub use limit::{
+    DropLog, Limiter, Rate, ReplyLimits, TokenBucket, DEFAULT_GLOBAL_BURST, DEFAULT_GLOBAL_RATE,
+    DEFAULT_SOURCE_BURST, DEFAULT_SOURCE_RATE, DROP_LOG_INTERVAL, SOURCE_BUCKETS,
+};
 
 /// A request at least this long always gets the full reply (the longest reply, an IPv6
 /// link-local local address with a long scope and port, is under 200 bytes).
@@ -58,9 +77,75 @@ pub const FULL_REPLY_REQUEST: usize = 256;
 /// for the reply allowance); the request keyword is only a few bytes.
 pub const RECV_BUFFER: usize = 2048;
 
+/// Datagrams from source ports below this get no reply: system services live there, and
+/// a reply to one of them could start a loop.
+pub const MIN_SOURCE_PORT: u16 = 1024;
+
 /// How long a socket rests after a receive error that may be transient (ENOBUFS,
 /// ENOMEM), so a persistent error cannot make the loop spin.
 const ERROR_BACKOFF: Duration = Duration::from_millis(10);
+
+/// Why a datagram got no reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// Even the shortest reply would be larger than the request (anti-amplification).
+    TooSmall,
+    /// The datagram looks like a whoami reply: answering could start a loop.
+    OurReply,
+    /// The source port is below [`MIN_SOURCE_PORT`].
+    ServicePort,
+    /// The source port is one of this server's own ports.
+    OwnPort,
+    /// The source is over its reply rate.
+    SourceRate,
+    /// The whole server is over its reply rate.
+    GlobalRate,
+}
+
+impl Refusal {
+    const COUNT: usize = 6;
+    const ALL: [Refusal; Refusal::COUNT] = [
+        Refusal::TooSmall,
+        Refusal::OurReply,
+        Refusal::ServicePort,
+        Refusal::OwnPort,
+        Refusal::SourceRate,
+        Refusal::GlobalRate,
+    ];
+
+    /// A short name for logs: `too_small`, `our_reply`, `service_port`, `own_port`,
+    /// `source_rate`, `global_rate`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Refusal::TooSmall => "too_small",
+            Refusal::OurReply => "our_reply",
+            Refusal::ServicePort => "service_port",
+            Refusal::OwnPort => "own_port",
+            Refusal::SourceRate => "source_rate",
+            Refusal::GlobalRate => "global_rate",
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Refusal::TooSmall => "request smaller than any reply (anti-amplification)",
+            Refusal::OurReply => "looks like a whoami reply (reply loop)",
+            Refusal::ServicePort => "source port below 1024 (a service, not a client)",
+            Refusal::OwnPort => "source port is one of ours (reply loop)",
+            Refusal::SourceRate => "source over its reply rate",
+            Refusal::GlobalRate => "server over its reply rate",
+        })
+    }
+}
+
+/// Whether `request` looks like a reply of a whoami: lines start with `ip:`, JSON with
+/// `{"ip"` (both as [`reply`] builds them, also when cut short).
+pub fn is_whoami_reply(request: &[u8]) -> bool {
+    request.starts_with(b"ip:") || request.starts_with(b"{\"ip\"")
+}
 
 /// The reply format a request asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,160 +207,67 @@ pub fn reply(facts: &Facts, format: Format, request_len: usize) -> Option<Vec<u8
     }
 }
 
-/// One datagram's addresses, from [`recv_from_to`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Datagram {
+/// What the server does with one datagram, rate limits aside: the reply to send, or why
+/// none. `request` is the datagram as received (possibly cut), `len` its full length,
+/// `peer` its source, `local` the address it was sent to and `own_ports` every port this
+/// server answers on. Pure: no I/O, no clock.
+///
+/// # Errors
+/// The [`Refusal`] (never a rate refusal).
+pub fn answer(
+    request: &[u8],
     len: usize,
-    received: usize,
-    raw_peer: SocketAddr,
+    peer: SocketAddr,
     local: SocketAddr,
-    source: Option<IpAddr>,
-    ifindex: u32,
-}
-
-impl Datagram {
-    /// The datagram's full length in bytes (may exceed the buffer it was read into).
-    pub fn len(&self) -> usize {
-        self.len
+    own_ports: &[u16],
+) -> Result<Vec<u8>, Refusal> {
+    if peer.port() < MIN_SOURCE_PORT {
+        return Err(Refusal::ServicePort);
     }
-
-    /// Whether the datagram was empty.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
+    if peer.port() == local.port() || own_ports.contains(&peer.port()) {
+        return Err(Refusal::OwnPort);
     }
-
-    /// How many bytes were stored in the buffer.
-    pub fn received(&self) -> usize {
-        self.received
+    if is_whoami_reply(request) {
+        return Err(Refusal::OurReply);
     }
-
-    /// The sender, unmapped.
-    pub fn peer(&self) -> SocketAddr {
-        unmap_socket(self.raw_peer)
-    }
-
-    /// The local address and port the datagram was sent to, unmapped (the socket's own
-    /// address when the kernel gave no destination). An IPv6 link-local destination
-    /// carries the arrival interface as its scope.
-    pub fn local(&self) -> SocketAddr {
-        self.local
-    }
-
-    /// The interface the datagram arrived on (0 when unknown).
-    pub fn ifindex(&self) -> u32 {
-        self.ifindex
-    }
-}
-
-/// Turn on destination-address reporting on `socket` (`IP_PKTINFO`, `IPV6_RECVPKTINFO`,
-/// both on a dual socket). [`UdpWhoami::new`] does it for its sockets.
-///
-/// # Errors
-/// The socket is not an IP socket, or the kernel refused the option (on a dual socket an
-/// `IP_PKTINFO` refusal because the host has no IPv4 is logged once and ignored).
-pub fn enable_pktinfo(socket: &UdpSocket) -> io::Result<()> {
-    pktinfo::enable(socket).map(|_| ())
-}
-
-/// Receive one datagram into `buf`, with the local address it was sent to.
-/// [`enable_pktinfo`] must have been called on `socket`.
-///
-/// # Errors
-/// The socket's receive error.
-///
-/// # Cancel safety
-/// Cancel safe: a datagram is either received and returned, or left in the queue.
-pub async fn recv_from_to(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<Datagram> {
-    recv_on(socket, buf, socket.local_addr()?).await
-}
-
-/// [`recv_from_to`] with the socket's address already known (saves a `getsockname`
-/// per datagram in the server loop).
-async fn recv_on(socket: &UdpSocket, buf: &mut [u8], local: SocketAddr) -> io::Result<Datagram> {
-    let r = socket
-        .async_io(Interest::READABLE, || pktinfo::recv(socket, buf))
-        .await?;
-    let (local, source) = match r.dst {
-        None => (unmap_socket(local), None),
-        Some(dst) => {
-            let local = match dst {
-                IpAddr::V6(v6) if v6.is_unicast_link_local() => {
-                    SocketAddr::V6(SocketAddrV6::new(v6, local.port(), 0, r.ifindex))
-                }
-                ip => SocketAddr::new(ip, local.port()),
-            };
-            let source = match (dst, r.spec_dst) {
-                // ipi_spec_dst: the local unicast address, also for a broadcast.
-                (IpAddr::V4(_), Some(spec)) if !spec.is_unspecified() => Some(IpAddr::V4(spec)),
-                (IpAddr::V4(v4), _) if v4.is_broadcast() || v4.is_multicast() => None,
-                (IpAddr::V6(v6), _) if v6.is_multicast() => None,
-                (ip, _) => Some(ip),
-            };
-            (local, source)
-        }
-    };
-    Ok(Datagram {
-        len: r.len,
-        received: r.len.min(buf.len()),
-        raw_peer: r.peer,
-        local,
-        source,
-        ifindex: r.ifindex,
-    })
-}
-
-/// Send `data` to the sender of `to`, from the local address `to` was sent to.
-///
-/// # Errors
-/// The socket's send error.
-///
-/// # Cancel safety
-/// Cancel safe: the datagram is either sent whole or not at all.
-pub async fn send_reply(socket: &UdpSocket, data: &[u8], to: &Datagram) -> io::Result<usize> {
-    // Pin the interface only for link-local sources, where the address alone is
-    // ambiguous; otherwise let routing choose, as quinn-udp does.
-    let ifindex = match to.source {
-        Some(IpAddr::V6(v6)) if v6.is_unicast_link_local() => to.ifindex,
-        _ => 0,
-    };
-    socket
-        .async_io(Interest::WRITABLE, || {
-            pktinfo::send(socket, data, to.raw_peer, to.source, ifindex)
-        })
-        .await
+    let facts = Facts::new(peer, local);
+    reply(&facts, Format::of(request), len).ok_or(Refusal::TooSmall)
 }
 
 /// The UDP whoami server over one or more bound UDP sockets.
 #[derive(Debug)]
 pub struct UdpWhoami {
-    sockets: Vec<Arc<UdpSocket>>,
+    sockets: Vec<Arc<ReplySocket>>,
+    limits: ReplyLimits,
 }
 
 impl UdpWhoami {
-    /// Serve on `sockets` (bound, any family, wildcard or not). Turns on pktinfo and
-    /// non-blocking mode. Must be called inside a Tokio runtime.
+    /// Serve on `sockets` (bound, any family, wildcard or not) with the default
+    /// [`ReplyLimits`]. Turns on pktinfo and non-blocking mode. Must be called inside a
+    /// Tokio runtime.
     ///
     /// # Errors
     /// A socket is not an IP socket, refuses pktinfo, or cannot be registered with Tokio.
     pub fn new(sockets: impl IntoIterator<Item = std::net::UdpSocket>) -> io::Result<UdpWhoami> {
         let sockets = sockets
             .into_iter()
-            .map(|s| {
-                s.set_nonblocking(true)?;
-                let s = UdpSocket::from_std(s)?;
-                enable_pktinfo(&s)?;
-                Ok(Arc::new(s))
-            })
+            .map(|s| ReplySocket::new(s).map(Arc::new))
             .collect::<io::Result<Vec<_>>>()?;
-        Ok(UdpWhoami { sockets })
+        Ok(UdpWhoami {
+            sockets,
+            limits: ReplyLimits::default(),
+        })
+    }
+
+    /// Set the reply rate limits (shared by every socket of this server).
+    pub fn limits(mut self, limits: ReplyLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The sockets' local addresses (as bound: a dual socket shows `[::]:port`).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.sockets
-            .iter()
-            .filter_map(|s| s.local_addr().ok())
-            .collect()
+        self.sockets.iter().map(|s| s.local_addr()).collect()
     }
 
     /// Answer datagrams on every socket until all of them have failed for good. A socket
@@ -288,9 +280,16 @@ impl UdpWhoami {
     /// Dropping the future stops every socket's task; at most the replies in flight are
     /// lost, which UDP allows.
     pub async fn run(self) -> io::Result<()> {
+        let mut own_ports: Vec<u16> = self.local_addrs().iter().map(|a| a.port()).collect();
+        own_ports.sort_unstable();
+        own_ports.dedup();
+        let shared = Arc::new(Shared {
+            own_ports,
+            state: Mutex::new((Limiter::new(self.limits), DropLog::default())),
+        });
         let mut tasks = JoinSet::new();
         for s in self.sockets {
-            tasks.spawn(serve_socket(s));
+            tasks.spawn(serve_socket(s, shared.clone()));
         }
         let mut last = Ok(());
         while let Some(done) = tasks.join_next().await {
@@ -303,19 +302,49 @@ impl UdpWhoami {
     }
 }
 
-/// Whether a receive error means the socket itself is unusable.
-fn is_fatal(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EBADF | libc::ENOTSOCK | libc::EINVAL | libc::EFAULT)
-    )
+/// What every socket task of one server shares.
+#[derive(Debug)]
+struct Shared {
+    own_ports: Vec<u16>,
+    state: Mutex<(Limiter, DropLog)>,
 }
 
-async fn serve_socket(socket: Arc<UdpSocket>) -> io::Result<()> {
-    let bound = socket.local_addr()?;
+impl Shared {
+    /// The reply to `d`, or `None` after counting (and maybe logging) the drop.
+    fn decide(&self, request: &[u8], d: &Datagram) -> Option<Vec<u8>> {
+        let now = Instant::now();
+        let peer = d.peer();
+        let decided = answer(request, d.len(), peer, d.local(), &self.own_ports);
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let (limiter, log) = &mut *state;
+        let refusal = match decided {
+            Ok(reply) => match limiter.admit(peer.ip(), now) {
+                Ok(()) => return Some(reply),
+                Err(r) => r,
+            },
+            Err(r) => r,
+        };
+        if let Some(counts) = log.note(refusal, now) {
+            let summary = counts
+                .iter()
+                .map(|(r, n)| format!("{}={n}", r.name()))
+                .collect::<Vec<_>>()
+                .join(" ");
+            tracing::warn!(
+                service = "udp", %peer, local = %d.local(),
+                "UDP whoami: datagrams dropped since the last report: {summary} \
+                 (latest: {refusal})"
+            );
+        }
+        None
+    }
+}
+
+async fn serve_socket(socket: Arc<ReplySocket>, shared: Arc<Shared>) -> io::Result<()> {
+    let bound = socket.local_addr();
     let mut buf = vec![0u8; RECV_BUFFER];
     loop {
-        let d = match recv_on(&socket, &mut buf, bound).await {
+        let d = match socket.recv_from_to(&mut buf).await {
             Ok(d) => d,
             Err(e) if is_fatal(&e) => {
                 tracing::error!(%bound, "UDP socket failed, no longer serving on it: {e}");
@@ -328,30 +357,107 @@ async fn serve_socket(socket: Arc<UdpSocket>) -> io::Result<()> {
                 continue;
             }
         };
-        let facts = Facts::new(d.peer(), d.local());
-        let format = Format::of(&buf[..d.received()]);
-        match reply(&facts, format, d.len()) {
-            Some(r) => match send_reply(&socket, &r, &d).await {
-                Ok(_) => tracing::debug!(
-                    peer = %d.peer(), local = %d.local(),
-                    "UDP whoami: {} bytes in, {} bytes out", d.len(), r.len()
-                ),
-                Err(e) => {
-                    tracing::debug!(peer = %d.peer(), local = %d.local(), "UDP reply failed: {e}")
-                }
-            },
-            None => tracing::debug!(
+        let Some(r) = shared.decide(&buf[..d.received()], &d) else {
+            continue;
+        };
+        match socket.send_reply(&r, &d).await {
+            Ok(_) => tracing::debug!(
                 peer = %d.peer(), local = %d.local(),
-                "UDP whoami: {}-byte request too small for any reply (anti-amplification)",
-                d.len()
+                "UDP whoami: {} bytes in, {} bytes out", d.len(), r.len()
             ),
+            Err(e) => {
+                tracing::debug!(peer = %d.peer(), local = %d.local(), "UDP reply failed: {e}")
+            }
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddrV6;
+
     use super::*;
+
+    fn sa(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn answer_refuses_what_could_loop() {
+        let local = sa("127.0.0.1:2323");
+        let req = [b' '; 64];
+        let ok = |peer: &str| answer(&req, req.len(), sa(peer), local, &[2323, 5353]);
+        assert!(ok("127.0.0.1:40000").is_ok());
+        assert!(ok("127.0.0.1:1024").is_ok());
+        for port in [0, 7, 13, 19, 53, 123, 1023] {
+            assert_eq!(
+                ok(&format!("127.0.0.1:{port}")),
+                Err(Refusal::ServicePort),
+                "{port}"
+            );
+        }
+        assert_eq!(
+            ok("127.0.0.1:2323"),
+            Err(Refusal::OwnPort),
+            "the socket itself"
+        );
+        assert_eq!(ok("192.0.2.1:2323"), Err(Refusal::OwnPort));
+        assert_eq!(
+            ok("[2001:db8::1]:5353"),
+            Err(Refusal::OwnPort),
+            "another socket of ours"
+        );
+        // Our own port also when `own_ports` was not told about it.
+        assert_eq!(
+            answer(&req, 64, sa("192.0.2.1:2323"), local, &[]),
+            Err(Refusal::OwnPort)
+        );
+        assert_eq!(
+            answer(b"", 0, sa("192.0.2.1:40000"), local, &[]),
+            Err(Refusal::TooSmall)
+        );
+    }
+
+    #[test]
+    fn answer_never_answers_its_own_replies() {
+        // Every reply of ours, whole or cut, in both formats, on both families: the
+        // answer to it is a refusal, so two whoamis (or a whoami and an echo) cannot
+        // ping-pong.
+        for (peer, local) in [
+            ("127.0.0.1:40000", "127.0.0.1:2323"),
+            ("[2001:db8::1]:40000", "[fe80::1%7]:2323"),
+        ] {
+            let (peer, local) = (sa(peer), sa(local));
+            for format in [Format::Lines, Format::Json] {
+                let mut request = if format == Format::Json {
+                    b"json".to_vec()
+                } else {
+                    Vec::new()
+                };
+                request.resize(FULL_REPLY_REQUEST, b' ');
+                let r = answer(&request, request.len(), peer, local, &[]).unwrap();
+                for cut in 1..=r.len() {
+                    let their = &r[..cut];
+                    // The other whoami answers from its port to ours.
+                    let back = answer(their, their.len(), sa("127.0.0.1:2323"), peer, &[]);
+                    assert!(back.is_err(), "{format:?} {cut}: {back:?}");
+                    if cut >= 5 {
+                        assert!(
+                            is_whoami_reply(their),
+                            "{:?}",
+                            String::from_utf8_lossy(their)
+                        );
+                    }
+                }
+                assert_eq!(
+                    answer(&r, r.len(), sa("192.0.2.9:40001"), local, &[]),
+                    Err(Refusal::OurReply)
+                );
+            }
+        }
+        assert!(!is_whoami_reply(b"json"));
+        assert!(!is_whoami_reply(b" ip: 1"));
+    }
 
     fn facts() -> Facts {
         Facts::new(
