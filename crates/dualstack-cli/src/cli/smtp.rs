@@ -206,7 +206,7 @@ async fn run_async(args: Args) -> CliResult {
                 if tls.verified {
                     ""
                 } else {
-                    " (certificate not verified)"
+                    " (certificate not verified: --insecure)"
                 }
             )?;
         }
