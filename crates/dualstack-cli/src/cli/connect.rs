@@ -15,7 +15,7 @@ use dualstack::connect::{
 };
 use serde::Serialize;
 
-use super::{parse_duration, runtime, CliError, CliResult, Exit};
+use super::{args, runtime, CliError, CliResult, Exit};
 
 /// Which resolver `--resolver` picks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -56,17 +56,18 @@ pub struct ConnectOpts {
     /// Family to try first when there is no history (default ipv6).
     #[arg(long, value_name = "ipv4|ipv6", value_parser = parse_family)]
     pub prefer: Option<Family>,
-    /// Connection Attempt Delay before the next address is tried (RFC 8305 §5; 10ms–2s).
-    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "250ms")]
+    /// Connection Attempt Delay before the next address is tried (RFC 8305 §5; 10ms to 2s).
+    #[arg(long, value_name = "DUR", value_parser = args::attempt_delay, default_value = "250ms")]
     pub attempt_delay: Duration,
-    /// How long to wait for AAAA when A answers first (RFC 8305 §3).
-    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "50ms")]
+    /// How long to wait for AAAA when A answers first (RFC 8305 §3; 0 to 2s).
+    #[arg(long, value_name = "DUR", value_parser = args::resolution_delay, default_value = "50ms")]
     pub resolution_delay: Duration,
-    /// Preferred-family addresses tried before the first of the other family (RFC 8305 §4).
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    /// Preferred-family addresses tried before the first of the other family (RFC 8305 §4;
+    /// 1 to 64).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = args::count(args::FIRST_FAMILY_COUNT))]
     pub first_family_count: usize,
-    /// Overall timeout, DNS included.
-    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "10s")]
+    /// Overall timeout, DNS included (1ms to 1day).
+    #[arg(long, value_name = "DUR", value_parser = args::timeout, default_value = "10s")]
     pub timeout: Duration,
     /// Bind to this local address (only destinations of its family are tried).
     #[arg(long, value_name = "ADDR", value_parser = parse_source)]

@@ -9,6 +9,7 @@
 //! - every subcommand has `--json` and an example in its `--help`.
 
 mod addr;
+mod args;
 mod completions;
 mod connect;
 mod hint;
@@ -21,7 +22,6 @@ mod smtp;
 use std::fmt;
 use std::io;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -128,12 +128,6 @@ pub type CliResult = Result<Exit, CliError>;
 /// Print `dualstack: <message>` on stderr. For per-item errors where the run goes on.
 pub fn warn(msg: impl fmt::Display) {
     eprintln!("dualstack: {msg}");
-}
-
-/// Parse `250ms`, `2s`, `1m30s` (humantime syntax) for `--timeout` style options.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s)
-        .map_err(|e| format!("invalid duration {s:?}: {e} (try 250ms or 2s)"))
 }
 
 /// A Tokio runtime for the subcommands that do I/O.

@@ -25,8 +25,8 @@ pub struct Args {
     /// Addresses to look up (IPv4, IPv6, mapped; brackets, zone and port are ignored).
     #[arg(required = true, value_name = "ADDR")]
     addrs: Vec<String>,
-    /// Hard timeout per address, forward confirmation included.
-    #[arg(long, default_value = "2s", value_parser = super::parse_duration, value_name = "DUR")]
+    /// Hard timeout per address, forward confirmation included (1ms to 1day).
+    #[arg(long, default_value = "2s", value_parser = super::args::timeout, value_name = "DUR")]
     timeout: Duration,
     /// Forward-confirm each name: its A/AAAA records must contain the address.
     #[arg(long)]
@@ -42,8 +42,10 @@ pub struct Args {
     /// to 53). Only with the hickory resolver.
     #[arg(long, visible_alias = "nameserver", value_name = "IP[:PORT]")]
     dns_server: Vec<String>,
-    /// For --resolver system: the most blocking threads at once (abandoned ones included).
-    #[arg(long, default_value_t = dualstack::reverse::DEFAULT_SYSTEM_THREADS, value_name = "N")]
+    /// For --resolver system: the most blocking threads at once (abandoned ones included;
+    /// 1 to 1024).
+    #[arg(long, default_value_t = dualstack::reverse::DEFAULT_SYSTEM_THREADS, value_name = "N",
+          value_parser = super::args::count(super::args::THREADS))]
     threads: usize,
     /// One JSON object per address, one per line.
     #[arg(long)]

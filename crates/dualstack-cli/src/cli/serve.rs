@@ -50,19 +50,19 @@ pub struct Args {
     udp: Vec<String>,
     /// UDP replies per second to one source (an IPv4 address, an IPv6 /64); 1-1000000.
     #[arg(long, default_value_t = udp_whoami::DEFAULT_SOURCE_RATE, value_name = "N",
-          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+          value_parser = super::args::rate(super::args::UDP_RATE))]
     udp_source_rate: u32,
     /// UDP replies one source may get at once before its rate applies; 1-1000000.
     #[arg(long, default_value_t = udp_whoami::DEFAULT_SOURCE_BURST, value_name = "N",
-          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+          value_parser = super::args::rate(super::args::UDP_RATE))]
     udp_source_burst: u32,
     /// UDP replies per second of the whole server; 1-1000000.
     #[arg(long, default_value_t = udp_whoami::DEFAULT_GLOBAL_RATE, value_name = "N",
-          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+          value_parser = super::args::rate(super::args::UDP_RATE))]
     udp_global_rate: u32,
     /// UDP replies the whole server may send at once before its rate applies; 1-1000000.
     #[arg(long, default_value_t = udp_whoami::DEFAULT_GLOBAL_BURST, value_name = "N",
-          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+          value_parser = super::args::rate(super::args::UDP_RATE))]
     udp_global_burst: u32,
     /// How a port becomes sockets: separate (one IPv6-only socket and one IPv4 socket),
     /// dual (one IPv6 socket, IPV6_V6ONLY=0), ipv4, ipv6.
@@ -71,17 +71,19 @@ pub struct Args {
     /// SO_REUSEPORT: several processes may serve the same port.
     #[arg(long)]
     reuse_port: bool,
-    /// Most open TCP connections; more are closed at once (and logged).
-    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    /// Most open TCP connections; more are closed at once (and logged). 1 to 1000000.
+    #[arg(long, default_value_t = 10_000, value_name = "N",
+          value_parser = super::args::count(super::args::MAX_CONNECTIONS))]
     max_connections: usize,
-    /// Close a connection with no I/O for this long.
-    #[arg(long, default_value = "60s", value_parser = super::parse_duration, value_name = "DUR")]
+    /// Close a connection with no I/O for this long (1ms to 1day).
+    #[arg(long, default_value = "60s", value_parser = super::args::timeout, value_name = "DUR")]
     idle_timeout: Duration,
-    /// An HTTP request head must arrive within this time (also ends idle keep-alive).
-    #[arg(long, default_value = "10s", value_parser = super::parse_duration, value_name = "DUR")]
+    /// An HTTP request head must arrive within this time (also ends idle keep-alive;
+    /// 1ms to 1day).
+    #[arg(long, default_value = "10s", value_parser = super::args::timeout, value_name = "DUR")]
     header_timeout: Duration,
-    /// On SIGINT/SIGTERM, wait this long for in-flight connections.
-    #[arg(long, default_value = "10s", value_parser = super::parse_duration, value_name = "DUR")]
+    /// On SIGINT/SIGTERM, wait this long for in-flight connections (0 to 1day).
+    #[arg(long, default_value = "10s", value_parser = super::args::shutdown_timeout, value_name = "DUR")]
     shutdown_timeout: Duration,
     /// Expect PROXY protocol v1/v2 headers from --trusted-proxy sources (required from
     /// them, rejected from everyone else); TCP services only.
@@ -93,8 +95,8 @@ pub struct Args {
     /// Add the client's reverse-DNS name (PTR, with a hard timeout) to TCP replies.
     #[arg(long)]
     reverse: bool,
-    /// Hard timeout of one reverse lookup.
-    #[arg(long, default_value = "500ms", value_parser = super::parse_duration, value_name = "DUR")]
+    /// Hard timeout of one reverse lookup (1ms to 1day).
+    #[arg(long, default_value = "500ms", value_parser = super::args::timeout, value_name = "DUR")]
     reverse_timeout: Duration,
     /// Logs as JSON lines on stderr (also: --json).
     #[arg(long, alias = "json")]

@@ -10,7 +10,7 @@ use dualstack::smtp::{address_literal, local_hostname, Client, ProbeError, Repor
 use serde::Serialize;
 
 use super::connect::ConnectOpts;
-use super::{parse_duration, runtime, CliError, CliResult, Exit};
+use super::{args, runtime, CliError, CliResult, Exit};
 
 /// Talk SMTP to a server: greeting, EHLO (HELO fallback), optional STARTTLS, QUIT.
 #[derive(Debug, clap::Args)]
@@ -42,14 +42,15 @@ pub struct Args {
     #[arg(long, requires = "starttls")]
     insecure: bool,
     /// Time to wait for the greeting and for each reply (RFC 5321 says 5 minutes; a
-    /// test tool should not).
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    /// test tool should not; 1ms to 1day).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = args::timeout)]
     reply_timeout: Duration,
-    /// Limit for the whole dialogue, after the connect.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    /// Limit for the whole dialogue, after the connect (1ms to 1day).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = args::timeout)]
     dialogue_timeout: Duration,
-    /// Longest reply line accepted, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = dualstack::lines::DEFAULT_MAX_LINE)]
+    /// Longest reply line accepted, in bytes (1 to 16 MiB).
+    #[arg(long, value_name = "BYTES", default_value_t = dualstack::lines::DEFAULT_MAX_LINE,
+          value_parser = args::count(args::MAX_LINE))]
     max_line: usize,
     /// How to connect (Happy Eyeballs, RFC 8305). With --json, one JSON summary is
     /// printed instead of the live transcript.
