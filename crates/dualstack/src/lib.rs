@@ -19,6 +19,7 @@
 
 pub mod addr;
 pub mod connect;
+mod deadline;
 pub mod lines;
 pub mod listen;
 pub mod probe;

@@ -337,7 +337,7 @@ fn connect_and_accept(
     let client = TcpStream::connect_timeout(&to, timeout)?;
     let local = client.local_addr()?;
     listener.set_nonblocking(true)?;
-    let deadline = Instant::now() + timeout;
+    let deadline = crate::deadline::Later::later(Instant::now(), timeout);
     // The handshake is complete, so the connection is already in the accept queue;
     // bounded polling only guards against it vanishing (reset) in between.
     loop {

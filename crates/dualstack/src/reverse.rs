@@ -320,7 +320,7 @@ impl Reverse {
     /// until libc returns, holding its slot in the bound).
     pub async fn lookup(&self, ip: IpAddr) -> Result<String, ReverseError> {
         let ip = addr::unmap(ip);
-        let deadline = Instant::now() + self.timeout;
+        let deadline = crate::deadline::Later::later(Instant::now(), self.timeout);
         let work = async {
             let name = match &self.inner {
                 Inner::Hickory(r) => hickory_ptr(r, ip).await?,

@@ -193,7 +193,7 @@ impl<S: io::Read + SetReadTimeout> BlockingLineStream<S> {
     ///
     /// As [`read_line`](Self::read_line), and [`LineError::TimedOut`] at the deadline.
     pub fn read_line_timeout(&mut self, timeout: Duration) -> Result<Option<Bytes>, LineError> {
-        let deadline = std::time::Instant::now() + timeout;
+        let deadline = crate::deadline::Later::later(std::time::Instant::now(), timeout);
         let result = loop {
             match self.codec.decode_line(&mut self.buf) {
                 Ok(None) => {}

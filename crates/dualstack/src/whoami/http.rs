@@ -128,7 +128,8 @@ where
     });
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(cfg.header_timeout)
+        // hyper adds it to an Instant unchecked.
+        .header_read_timeout(crate::deadline::capped(cfg.header_timeout))
         .max_buf_size(cfg.max_buf_size.max(8192))
         .keep_alive(true)
         .serve_connection(io, svc);
@@ -138,7 +139,10 @@ where
         conn.as_mut().graceful_shutdown();
     }
     let idle_deadline = |last: &AtomicU64| {
-        start + Duration::from_millis(last.load(Ordering::Relaxed)) + cfg.idle_timeout
+        use crate::deadline::Later;
+        start
+            .later(Duration::from_millis(last.load(Ordering::Relaxed)))
+            .later(cfg.idle_timeout)
     };
     loop {
         tokio::select! {
