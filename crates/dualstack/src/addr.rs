@@ -6,6 +6,8 @@
 //!   Network Programming §12.4), the multicast scopes, and the entry of the IANA
 //!   special-purpose registries (RFC 6890) that covers it, with what it embeds (6to4,
 //!   Teredo, NAT64, mapped and compatible IPv4).
+//! - Networks: [`Cidr`] (`198.51.100.0/24`, `2001:db8::/32`) and sets of them
+//!   ([`TrustedProxies`]).
 //! - Conversions: [`unmap`], [`to_mapped`], [`reverse_name`], [`scope_id`], [`nat64_extract`],
 //!   [`nat64_synthesize`].
 //!
@@ -20,6 +22,10 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+mod cidr;
+
+pub use cidr::{Cidr, CidrError, TrustedProxies};
 
 /// An address as written by a person: IP, optional zone (`%lo`), optional port.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]

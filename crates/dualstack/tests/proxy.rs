@@ -5,8 +5,9 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use dualstack::addr::{Cidr, TrustedProxies};
 use dualstack::whoami::proxy::{
-    Cidr, FirstSpeaker, HeaderFault, Origin, ProxyError, ProxyProtocol, TrustedProxies, Version,
+    FirstSpeaker, HeaderFault, Origin, ProxyError, ProxyProtocol, Version,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

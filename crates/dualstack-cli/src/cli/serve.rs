@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
+use dualstack::addr::{Cidr, TrustedProxies};
 use dualstack::listen::{self, BindOptions, Bound, ListenAddr, ListenMode, Listeners};
 use dualstack::reverse::{Backend, Reverse};
-use dualstack::whoami::proxy::{Cidr, ProxyProtocol, TrustedProxies};
+use dualstack::whoami::proxy::ProxyProtocol;
 use dualstack::whoami::server::{Server, ServerConfig, TcpService};
 use dualstack::whoami::udp::{self as udp_whoami, Rate, ReplyLimits, UdpWhoami};
 use socket2::Type;

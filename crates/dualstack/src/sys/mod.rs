@@ -11,3 +11,5 @@ pub(crate) mod getnameinfo;
 pub(crate) mod netinfo;
 pub(crate) mod owner;
 pub(crate) mod pktinfo;
+#[cfg(feature = "server")]
+pub(crate) mod socket;
