@@ -132,3 +132,28 @@ fn in_range_values_are_accepted() {
     let (code, err) = run(&["connect", "-z", "127.0.0.1", "9", "--timeout", "1ms"]);
     assert_eq!(code, Some(1), "{err}");
 }
+
+#[test]
+fn bad_hosts_exit_2_before_any_io() {
+    let long = "a".repeat(300);
+    let label = format!("{}.example", "b".repeat(64));
+    for (host, says) in [
+        ("", "the host is empty"),
+        ("[::1", "missing ']'"),
+        ("%", "not a valid IP address"),
+        ("fe80::1%nosuchif", "names no network interface"),
+        (long.as_str(), "at most 253 characters, this one 300"),
+        (label.as_str(), "at most 63 characters"),
+        ("a b.example", "' ' cannot appear"),
+        ("1.2.3.256", "neither an IP address"),
+        ("[::1]:80", "has a port"),
+    ] {
+        for cmd in [
+            &["connect", "-z", host, "80"][..],
+            &["resolve", host],
+            &["smtp", host],
+        ] {
+            assert_usage(cmd, says);
+        }
+    }
+}

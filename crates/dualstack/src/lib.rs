@@ -3,6 +3,7 @@
 //! Programs that work over IPv4 and IPv6 at once, correctly and fast.
 //!
 //! - [`addr`]: classify and convert any IPv4/IPv6 address (pure, no I/O).
+//! - [`host`]: check a host as typed (IDNA, lengths, brackets, zones) before any I/O.
 //! - [`listen`]: AF-independent listening: bind every family, explain `EADDRINUSE`, accept fairly.
 //! - [`lines`]: buffered line I/O with a length limit and per-line timeouts.
 //! - [`reverse`]: reverse DNS with a hard timeout, forward confirmation, two backends.
@@ -20,6 +21,7 @@
 pub mod addr;
 pub mod connect;
 mod deadline;
+pub mod host;
 pub mod lines;
 pub mod listen;
 pub mod probe;

@@ -100,6 +100,14 @@ pub fn resolution_delay(s: &str) -> Result<Duration, String> {
     RESOLUTION_DELAY.parse(s)
 }
 
+/// A host as typed (name or IP literal), checked by [`dualstack::host::parse`] before
+/// any I/O; kept as given (the connector reads it again).
+pub fn host(s: &str) -> Result<String, String> {
+    dualstack::host::parse(s)
+        .map(|_| s.to_owned())
+        .map_err(|e| e.to_string())
+}
+
 /// A count in `range` (one of the `(min, max)` constants), as `usize`.
 pub fn count(range: (u64, u64)) -> RangedU64ValueParser<usize> {
     RangedU64ValueParser::new().range(range.0..=range.1)

@@ -177,6 +177,7 @@ The winner, its family and the connect time go to stderr; with -z and --json a J
 report goes to stdout. Exit 0 connected, 1 every address failed, 2 bad input.")]
 pub struct Args {
     /// Host name or IP literal (2001:db8::1, [2001:db8::1], fe80::1%eth0, 192.0.2.1).
+    #[arg(value_parser = args::host)]
     pub host: String,
     /// TCP port.
     #[arg(value_parser = clap::value_parser!(u16).range(1..))]
@@ -200,6 +201,7 @@ Examples:
   dualstack resolve --json --resolver system localhost")]
 pub struct ResolveArgs {
     /// Host name or IP literal.
+    #[arg(value_parser = args::host)]
     pub host: String,
     #[command(flatten)]
     pub opts: ConnectOpts,

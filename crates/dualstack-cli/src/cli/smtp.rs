@@ -23,6 +23,7 @@ use super::{args, runtime, CliError, CliResult, Exit};
 Exit status 0 when the whole dialogue worked (QUIT answered 221), 1 on any failure.")]
 pub struct Args {
     /// Server host name or IP literal (2001:db8::1, [2001:db8::1], 192.0.2.1).
+    #[arg(value_parser = args::host)]
     host: String,
     /// Server port.
     #[arg(default_value_t = 25)]
