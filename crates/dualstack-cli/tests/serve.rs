@@ -526,3 +526,174 @@ fn udp_whoami_is_served() {
         );
     }
 }
+
+/// Read one HTTP response with a Content-Length body from a keep-alive connection.
+fn read_one_response(c: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        let text = String::from_utf8_lossy(&got).to_string();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .map(|v| v.trim().parse().unwrap())
+                .unwrap_or(0);
+            if body.len() >= len {
+                return text;
+            }
+        }
+        match c.read(&mut buf) {
+            Ok(0) => return format!("{text}(EOF)"),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => return format!("{text}(error: {e})"),
+        }
+    }
+}
+
+/// Issue 13.3: at SIGTERM, every request already in the server's receive queue is
+/// answered (with `Connection: close` when the answer comes during the drain). Twenty
+/// clients send keep-alive requests back to back while the signal comes; a request whose
+/// `write` returned before `kill` was called must get its response. Before: hyper closed
+/// connections it saw idle with the request unread (11 of 20 lost in one run).
+#[test]
+fn sigterm_answers_requests_already_received() {
+    // The loss needed a request to land in a narrow window: three rounds make a server
+    // that loses requests fail this test nearly every time.
+    for _ in 0..3 {
+        sigterm_round();
+    }
+}
+
+fn sigterm_round() {
+    let mut s = Served::start(&[
+        "--http",
+        "127.0.0.1:0",
+        "--line",
+        "off",
+        "--udp",
+        "off",
+        "--shutdown-timeout",
+        "20s",
+    ]);
+    let addr = s.addr("http", false);
+    let signalled: std::sync::Arc<std::sync::OnceLock<Instant>> = Default::default();
+    let clients: Vec<_> = (0..100)
+        .map(|_| {
+            let signalled = signalled.clone();
+            let mut c = connect(addr);
+            std::thread::spawn(move || {
+                let mut served = 0;
+                for _ in 0..100_000 {
+                    if c.write_all(b"GET /family HTTP/1.1\r\nHost: x\r\n\r\n")
+                        .is_err()
+                    {
+                        return (served, None);
+                    }
+                    let written = Instant::now();
+                    let r = read_one_response(&mut c);
+                    if r.starts_with("HTTP/1.1 200") {
+                        served += 1;
+                        if r.contains("connection: close") {
+                            return (served, None);
+                        }
+                        continue;
+                    }
+                    // Unanswered: a loss only if the request was there before the signal.
+                    let lost = match signalled.get() {
+                        Some(t) if written < *t => Some(r),
+                        None => Some(r),
+                        _ => None,
+                    };
+                    return (served, lost);
+                }
+                (served, None)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    signalled.set(Instant::now()).unwrap();
+    s.signal("TERM");
+    let mut lost = Vec::new();
+    let mut served = 0;
+    for t in clients {
+        let (n, l) = t.join().unwrap();
+        served += n;
+        lost.extend(l);
+    }
+    assert!(served > 20, "{served}");
+    assert!(
+        lost.is_empty(),
+        "{} of 100 connections lost a request: {lost:?}",
+        lost.len()
+    );
+    assert_eq!(s.wait_exit(), 0);
+}
+
+/// A second signal during the drain exits at once, with status 1 when connections were
+/// cut.
+#[test]
+fn second_signal_cuts_the_drain() {
+    let mut s = Served::start(&[
+        "--http",
+        "127.0.0.1:0",
+        "--line",
+        "off",
+        "--udp",
+        "off",
+        "--shutdown-timeout",
+        "60s",
+    ]);
+    let mut c = connect(s.addr("http", false));
+    c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap(); // never finished
+    s.wait_log(|m, _| m == "connection");
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = Instant::now();
+    s.signal("TERM");
+    s.wait_log(|m, _| m.starts_with("shutting down"));
+    s.signal("INT");
+    assert_eq!(s.wait_exit(), 1);
+    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+    let v = s.wait_log(|m, _| m == "connections cut before they finished");
+    assert_eq!(v["fields"]["cut"], 1);
+}
+
+/// Issue 13.4: refusals at the connection limit are logged at most once per second,
+/// plus a summary with the count.
+#[test]
+fn connection_limit_warnings_are_rate_limited() {
+    let mut s = Served::start(&[
+        "--http",
+        "127.0.0.1:0",
+        "--line",
+        "off",
+        "--udp",
+        "off",
+        "--max-connections",
+        "1",
+    ]);
+    let addr = s.addr("http", false);
+    let _held = connect(addr);
+    s.wait_log(|m, _| m == "connection");
+    let t0 = Instant::now();
+    for _ in 0..300 {
+        let mut c = connect(addr);
+        let _ = c.read(&mut [0u8; 8]); // closed by the server
+    }
+    let elapsed = t0.elapsed();
+    let v = s.wait_log(|m, _| m == "connection limit reached; more connections closed");
+    let suppressed = v["fields"]["suppressed"].as_u64().unwrap();
+    // Let any late line arrive, then count.
+    std::thread::sleep(Duration::from_millis(1500));
+    while let Ok(v) = s.logs.try_recv() {
+        s.seen.push(v);
+    }
+    let lines = s
+        .seen
+        .iter()
+        .filter(|v| msg(v).starts_with("connection limit reached"))
+        .count() as u64;
+    let seconds = elapsed.as_secs() + 2;
+    assert!(lines <= 2 * seconds, "{lines} warnings in {elapsed:?}");
+    assert!((1..300).contains(&suppressed), "{suppressed}");
+}

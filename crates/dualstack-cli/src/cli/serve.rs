@@ -3,11 +3,11 @@
 use std::time::Duration;
 
 use dualstack::addr::{Cidr, TrustedProxies};
-use dualstack::listen::{self, BindOptions, Bound, ListenAddr, ListenMode, Listeners};
+use dualstack::listen::{self, BindOptions, Bound, ListenAddr, ListenMode};
 use dualstack::reverse::{Backend, Reverse};
 use dualstack::whoami::proxy::ProxyProtocol;
-use dualstack::whoami::server::{Server, ServerConfig, TcpService};
-use dualstack::whoami::udp::{self as udp_whoami, Rate, ReplyLimits, UdpWhoami};
+use dualstack::whoami::server::{Server, ServerConfig, Service};
+use dualstack::whoami::udp::{self as udp_whoami, Rate, ReplyLimits};
 use socket2::Type;
 
 use super::{init_tracing, runtime, CliError, CliResult, Exit};
@@ -37,8 +37,12 @@ Under systemd socket activation (LISTEN_FDS) the passed sockets are used instead
 FileDescriptorName= (line, http, udp), else datagram = udp, stream on port 2323 = line,
 other streams = http. READY=1 and STOPPING=1 are sent to NOTIFY_SOCKET.
 
-Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM); 1 nothing could be bound;
-2 bad option.")]
+On SIGINT/SIGTERM: stop accepting, answer requests that have already arrived (with
+Connection: close), close idle connections, wait up to --shutdown-timeout. A second
+signal cuts the remaining connections at once.
+
+Exit codes: 0 after a clean shutdown; 1 nothing could be bound, or connections were cut
+at shutdown; 2 bad option.")]
 pub struct Args {
     /// Line (telnet) whoami: facts as CRLF lines on connect, then close.
     #[arg(long, value_name = "ADDR|PORT", default_value = "2323")]
@@ -126,18 +130,21 @@ fn parse_specs(
 }
 
 /// Which service an adopted (socket-activated) socket belongs to.
-fn activated_service(name: &str, b: &Bound) -> &'static str {
-    match name {
-        "line" => "line",
-        "http" => "http",
-        "udp" => "udp",
-        _ if b.socket.r#type().ok() == Some(Type::DGRAM) => "udp",
-        _ if b.local.port() == LINE_PORT => "line",
-        _ => "http",
+fn activated_service(name: &str, b: &Bound) -> Service {
+    if let Some(s) = Service::from_name(name) {
+        return s;
+    }
+    if b.socket.r#type().ok() == Some(Type::DGRAM) {
+        Service::Udp
+    } else if b.local.port() == LINE_PORT {
+        Service::Line
+    } else {
+        Service::Http
     }
 }
 
-fn log_bound(service: &str, b: &Bound, origin: &str) {
+fn log_bound(service: Service, b: &Bound, origin: &str) {
+    let service = service.name();
     match b.v6only {
         Some(v6only) => tracing::info!(service, addr = %b.local, v6only, origin, "listening"),
         None => tracing::info!(service, addr = %b.local, origin, "listening"),
@@ -177,6 +184,15 @@ pub fn run(args: Args) -> CliResult {
         shutdown_timeout: args.shutdown_timeout,
         proxy,
         reverse,
+        udp: ReplyLimits::default()
+            .per_source(Rate {
+                per_second: args.udp_source_rate,
+                burst: args.udp_source_burst,
+            })
+            .global(Rate {
+                per_second: args.udp_global_rate,
+                burst: args.udp_global_burst,
+            }),
     };
     let opts = BindOptions {
         mode: args.listen_mode,
@@ -185,21 +201,26 @@ pub fn run(args: Args) -> CliResult {
     };
 
     // Bind everything (or adopt systemd's sockets) before the runtime: errors exit early.
-    let mut sockets: Vec<(&'static str, Bound, &'static str)> = Vec::new();
+    let mut sockets: Vec<(Service, Bound)> = Vec::new();
+    let origin = if activated.is_empty() {
+        "bind"
+    } else {
+        "systemd"
+    };
     if !activated.is_empty() {
         for (name, b) in activated {
-            sockets.push((activated_service(&name, &b), b, "systemd"));
+            sockets.push((activated_service(&name, &b), b));
         }
     } else {
         for (service, specs, ty) in [
-            ("line", &line, Type::STREAM),
-            ("http", &http, Type::STREAM),
-            ("udp", &udp, Type::DGRAM),
+            (Service::Line, &line, Type::STREAM),
+            (Service::Http, &http, Type::STREAM),
+            (Service::Udp, &udp, Type::DGRAM),
         ] {
             let Some(specs) = specs else { continue };
             let bound = listen::bind(specs, ty, &opts).map_err(CliError::failure)?;
             for b in bound.sockets {
-                sockets.push((service, b, "bind"));
+                sockets.push((service, b));
             }
         }
     }
@@ -207,110 +228,54 @@ pub fn run(args: Args) -> CliResult {
         return Err(CliError::usage("every service is off: nothing to serve"));
     }
 
-    let limits = ReplyLimits::default()
-        .per_source(Rate {
-            per_second: args.udp_source_rate,
-            burst: args.udp_source_burst,
-        })
-        .global(Rate {
-            per_second: args.udp_global_rate,
-            burst: args.udp_global_burst,
-        });
     let rt = runtime()?;
-    rt.block_on(serve(cfg, limits, sockets))
+    rt.block_on(serve(cfg, sockets, origin))
 }
 
-async fn serve(
-    cfg: ServerConfig,
-    limits: ReplyLimits,
-    sockets: Vec<(&'static str, Bound, &'static str)>,
-) -> CliResult {
-    let server = Server::new(cfg);
-    let (mut line, mut http, mut udp) = (Vec::new(), Vec::new(), Vec::new());
-    for (service, b, origin) in sockets {
-        log_bound(service, &b, origin);
-        match service {
-            "line" => line.push(b),
-            "http" => http.push(b),
-            _ => udp.push(b),
-        }
-    }
-    let mut tasks = Vec::new();
-    for (service, socks) in [(TcpService::Line, line), (TcpService::Http, http)] {
-        if !socks.is_empty() {
-            let l = Listeners::new(socks).map_err(CliError::failure)?;
-            tasks.push(server.serve_tcp(l, service));
-        }
-    }
-    let udp_task = start_udp(udp, limits)?;
-
-    let _ = sd_notify_ready();
-    tracing::info!(
-        max_connections = server.config().max_connections,
-        "ready; SIGINT or SIGTERM stops"
-    );
-    wait_for_signal().await?;
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
-    tracing::info!(
-        active = server.active_connections(),
-        deadline = ?server.config().shutdown_timeout,
-        "shutting down: no new connections, finishing in-flight ones"
-    );
-    server.shutdown();
-    if let Some(t) = udp_task {
-        t.abort();
-    }
-    for t in tasks {
-        let _ = t.await;
-    }
-    let left = server.drain().await;
-    if left > 0 {
-        tracing::warn!(
-            left,
-            "shutdown deadline passed; closing the remaining connections"
-        );
-    } else {
-        tracing::info!("all connections finished; bye");
-    }
-    Ok(Exit::Success)
-}
-
-fn sd_notify_ready() -> std::io::Result<()> {
-    sd_notify::notify(&[sd_notify::NotifyState::Ready])
-}
-
-/// The UDP whoami (`whoami::udp`) on `sockets`: replies from the address each datagram
-/// was sent to. Stopped by aborting the task at shutdown (no state to finish).
-fn start_udp(
-    sockets: Vec<Bound>,
-    limits: ReplyLimits,
-) -> Result<Option<tokio::task::JoinHandle<()>>, CliError> {
-    if sockets.is_empty() {
-        return Ok(None);
-    }
-    let udp = UdpWhoami::new(
-        sockets
-            .into_iter()
-            .map(|b| std::net::UdpSocket::from(b.socket)),
-    )
-    .map_err(|e| CliError::failure(format!("cannot start the UDP whoami: {e}")))?
-    .limits(limits);
-    Ok(Some(tokio::spawn(async move {
-        if let Err(e) = udp.run().await {
-            tracing::error!(service = "udp", error = %e, "every UDP socket failed; UDP service stopped");
-        }
-    })))
-}
-
-async fn wait_for_signal() -> Result<(), CliError> {
+async fn serve(cfg: ServerConfig, sockets: Vec<(Service, Bound)>, origin: &str) -> CliResult {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())
         .map_err(|e| CliError::failure(format!("cannot handle SIGTERM: {e}")))?;
     let mut int = signal(SignalKind::interrupt())
         .map_err(|e| CliError::failure(format!("cannot handle SIGINT: {e}")))?;
+    for (service, b) in &sockets {
+        log_bound(*service, b, origin);
+    }
+    let server = Server::new(cfg);
+    let running = server
+        .start(sockets)
+        .map_err(|e| CliError::failure(format!("cannot start serving: {e}")))?;
+
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    tracing::info!(
+        max_connections = server.config().max_connections,
+        "ready; SIGINT or SIGTERM stops"
+    );
     tokio::select! {
         _ = term.recv() => tracing::info!(signal = "SIGTERM", "signal received"),
         _ = int.recv() => tracing::info!(signal = "SIGINT", "signal received"),
     }
-    Ok(())
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    tracing::info!(
+        active = server.active_connections(),
+        deadline = ?server.config().shutdown_timeout,
+        "shutting down: no new connections, finishing in-flight ones (a second signal cuts them)"
+    );
+    let second = async {
+        tokio::select! {
+            _ = term.recv() => tracing::warn!(signal = "SIGTERM", "second signal: cutting connections"),
+            _ = int.recv() => tracing::warn!(signal = "SIGINT", "second signal: cutting connections"),
+        }
+    };
+    let drained = running.stop(second).await;
+    if drained.cut > 0 {
+        tracing::warn!(
+            cut = drained.cut,
+            forced = drained.forced,
+            "connections cut before they finished"
+        );
+        return Ok(Exit::Failure);
+    }
+    tracing::info!("all connections finished; bye");
+    Ok(Exit::Success)
 }

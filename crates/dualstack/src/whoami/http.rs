@@ -9,15 +9,22 @@
 //! | another method on a known path | `405 Method Not Allowed`, `Allow: GET, HEAD` |
 //! | any other path | `404 Not Found` |
 //!
-//! Limits per connection: the request head must arrive within the header timeout (which
-//! also ends idle keep-alive connections), a connection with no I/O for the idle timeout
-//! is closed, and the read buffer never grows past [`HttpConfig::max_buf_size`] (larger
-//! heads get `431`), so memory per connection is bounded.
+//! Limits per connection: a request must arrive within the header timeout (which also
+//! ends idle keep-alive connections), a connection with no I/O for the idle timeout is
+//! closed (both on one timer per connection), and the read buffer never grows past
+//! [`HttpConfig::max_buf_size`] (larger heads get `431`), so memory per connection is
+//! bounded.
+//!
+//! hyper is involved only once a connection has sent its first bytes: those are read by
+//! the caller into a short-lived buffer and replayed to hyper, so an idle connection holds
+//! no HTTP state or buffers (hyper allocates 8 KiB to read and 8 KiB to write per
+//! connection, and keeps both while a keep-alive connection idles).
 
 use std::convert::Infallible;
 use std::io;
+use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -27,12 +34,14 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::Facts;
+use crate::deadline::Later;
 
 const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
@@ -67,8 +76,9 @@ fn plain(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
 /// Limits for one HTTP connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HttpConfig {
-    /// A request head must arrive within this time; also ends idle keep-alive
-    /// connections (hyper's `header_read_timeout`). Default 10 s.
+    /// A request must arrive (head read and answered) within this time, counted from the
+    /// connection's first byte or from the previous response; this also ends idle
+    /// keep-alive connections. Default 10 s.
     pub header_timeout: Duration,
     /// Close a connection that has had no I/O for this long. Default 60 s.
     pub idle_timeout: Duration,
@@ -88,140 +98,253 @@ impl Default for HttpConfig {
 
 /// Why an HTTP connection ended in error.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum HttpError {
-    /// hyper reported a protocol or I/O error (including the header timeout).
+    /// hyper reported a protocol or I/O error.
     #[error("HTTP connection failed")]
     Http(#[from] hyper::Error),
     /// No I/O for the idle timeout.
     #[error("idle for {0:?}, closed")]
     Idle(Duration),
+    /// A request head was not complete (or no new request came) within the header
+    /// timeout.
+    #[error("no complete request within {0:?}, closed")]
+    HeadTimeout(Duration),
+    /// The server shut down hard (second signal or drain deadline).
+    #[error("cut by the server's shutdown")]
+    Cut,
 }
 
-/// Serve HTTP/1.1 whoami requests on one connection until the client closes it, a limit
-/// cuts it, or `shutdown` turns true (then the request in progress is finished and the
-/// connection closed; an idle one closes at once).
+/// The shutdown phase of a server, as its connections see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Serving.
+    Running,
+    /// Graceful shutdown: answer what has arrived (with `Connection: close`), close idle
+    /// connections.
+    Draining,
+    /// Stop now: drop every connection.
+    Cut,
+}
+
+/// What the connection's I/O has seen, shared between the I/O object (owned by hyper) and
+/// the connection's own loop (its single timer and the shutdown decision). One
+/// allocation per connection that has sent something; none for connections that have
+/// not.
+#[derive(Debug)]
+struct Shared {
+    /// The stream's descriptor, for the receive-queue check at shutdown. The stream
+    /// itself is owned by hyper's I/O object and outlives every use of this.
+    fd: RawFd,
+    start: Instant,
+    /// Milliseconds since `start` of the last successful read or write.
+    last_io: AtomicU64,
+    /// Milliseconds since `start` when the current request began: its first byte, or the
+    /// previous response (keep-alive) when no byte has come since.
+    head_start: AtomicU64,
+    /// Bytes were read since the last response was written: a request is in progress.
+    unanswered: AtomicBool,
+    /// Shutdown began: every response says `Connection: close`.
+    closing: AtomicBool,
+}
+
+impl Shared {
+    fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    fn at(&self, ms: &AtomicU64) -> Instant {
+        self.start
+            .later(Duration::from_millis(ms.load(Ordering::Relaxed)))
+    }
+
+    fn on_read(&self) {
+        let now = self.now_ms();
+        self.last_io.store(now, Ordering::Relaxed);
+        if !self.unanswered.swap(true, Ordering::Relaxed) {
+            self.head_start.store(now, Ordering::Relaxed);
+        }
+    }
+
+    fn on_write(&self) {
+        let now = self.now_ms();
+        self.last_io.store(now, Ordering::Relaxed);
+        self.head_start.store(now, Ordering::Relaxed);
+        self.unanswered.store(false, Ordering::Relaxed);
+    }
+
+    /// The one deadline of the connection: idle timeout or header timeout, whichever is
+    /// first.
+    fn deadline(&self, cfg: &HttpConfig) -> (Instant, HttpError) {
+        // User-given durations: saturate instead of overflowing (`--idle-timeout 1000y`).
+        let idle = self.at(&self.last_io).later(cfg.idle_timeout);
+        let head = self.at(&self.head_start).later(cfg.header_timeout);
+        if head <= idle {
+            (head, HttpError::HeadTimeout(cfg.header_timeout))
+        } else {
+            (idle, HttpError::Idle(cfg.idle_timeout))
+        }
+    }
+
+    /// Whether a request has arrived that must be answered before closing: bytes hyper
+    /// read but has not answered, or bytes waiting in the socket's receive queue.
+    fn has_request(&self) -> bool {
+        self.unanswered.load(Ordering::Relaxed)
+            || matches!(crate::sys::socket::peek_now(&self.fd, &mut [0u8; 1]), Ok(n) if n > 0)
+    }
+}
+
+/// hyper's I/O object for one connection: first replays the bytes read before hyper was
+/// involved, then reads and writes the shared stream, recording activity.
+struct ConnIo {
+    stream: TcpStream,
+    shared: Arc<Shared>,
+    prefix: Vec<u8>,
+    pos: usize,
+}
+
+/// Serve HTTP/1.1 whoami requests on one connection whose first bytes (`prefix`, already
+/// read from `stream`) have arrived, until the client closes it, a limit cuts it, or the
+/// server shuts down. At shutdown a request that has arrived is answered with
+/// `Connection: close`; a connection with nothing received closes at once.
 ///
-/// # Errors
-/// [`HttpError`]: protocol errors, the header timeout, the idle timeout.
-///
-/// # Cancel safety
-/// Dropping the future closes the connection.
-pub async fn serve_connection<I>(
-    io: I,
-    facts: Arc<Facts>,
+/// `on_hyper` is called once, when the hyper connection (and its buffers) is built.
+pub(crate) async fn serve_stream(
+    stream: TcpStream,
+    prefix: Vec<u8>,
+    facts: Facts,
     cfg: &HttpConfig,
-    mut shutdown: watch::Receiver<bool>,
-) -> Result<(), HttpError>
-where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+    mut phase: watch::Receiver<Phase>,
+    on_hyper: impl FnOnce(),
+) -> Result<(), HttpError> {
     let start = Instant::now();
-    let last = Arc::new(AtomicU64::new(0));
-    let io = TokioIo::new(Activity {
-        inner: io,
+    let shared = Arc::new(Shared {
+        fd: stream.as_raw_fd(),
         start,
-        last: last.clone(),
+        last_io: AtomicU64::new(0),
+        head_start: AtomicU64::new(0),
+        unanswered: AtomicBool::new(!prefix.is_empty()),
+        closing: AtomicBool::new(false),
     });
+    let io = TokioIo::new(ConnIo {
+        stream,
+        shared: shared.clone(),
+        prefix,
+        pos: 0,
+    });
+    let svc_shared = shared.clone();
     let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
-        let resp = route(req.method(), req.uri().path(), &facts);
+        let mut resp = route(req.method(), req.uri().path(), &facts);
+        if svc_shared.closing.load(Ordering::Relaxed) {
+            resp.headers_mut().insert(header::CONNECTION, CLOSE);
+        }
         async move { Ok::<_, Infallible>(resp) }
     });
+    on_hyper();
     let conn = http1::Builder::new()
-        .timer(TokioTimer::new())
-        // hyper adds it to an Instant unchecked.
-        .header_read_timeout(crate::deadline::capped(cfg.header_timeout))
         .max_buf_size(cfg.max_buf_size.max(8192))
         .keep_alive(true)
         .serve_connection(io, svc);
     tokio::pin!(conn);
-    let mut shutting = *shutdown.borrow_and_update();
-    if shutting {
-        conn.as_mut().graceful_shutdown();
-    }
-    let idle_deadline = |last: &AtomicU64| {
-        use crate::deadline::Later;
-        start
-            .later(Duration::from_millis(last.load(Ordering::Relaxed)))
-            .later(cfg.idle_timeout)
-    };
+    let mut draining = false;
+    let (first, _) = shared.deadline(cfg);
+    let timer = tokio::time::sleep_until(first);
+    tokio::pin!(timer);
     loop {
+        // Before the first poll too: a server already draining answers this request only.
+        if !draining && *phase.borrow_and_update() != Phase::Running {
+            draining = true;
+            shared.closing.store(true, Ordering::Relaxed);
+            if !shared.has_request() {
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+        if *phase.borrow() == Phase::Cut {
+            return Err(HttpError::Cut);
+        }
         tokio::select! {
             r = conn.as_mut() => return r.map_err(HttpError::from),
-            _ = tokio::time::sleep_until(idle_deadline(&last)) => {
-                if Instant::now() >= idle_deadline(&last) {
-                    return Err(HttpError::Idle(cfg.idle_timeout));
+            // One timer per connection, re-armed lazily when it fires early.
+            () = timer.as_mut() => {
+                let (at, why) = shared.deadline(cfg);
+                if Instant::now() >= at {
+                    return Err(why);
                 }
+                timer.as_mut().reset(at);
             }
-            r = shutdown.changed(), if !shutting => {
-                shutting = true;
-                if r.is_err() || *shutdown.borrow() {
-                    conn.as_mut().graceful_shutdown();
+            r = phase.changed() => {
+                if r.is_err() {
+                    return Err(HttpError::Cut);
                 }
             }
         }
     }
 }
 
-/// Records the time of the last successful read or write, for the idle timeout.
-struct Activity<T> {
-    inner: T,
-    start: Instant,
-    last: Arc<AtomicU64>,
-}
+const CLOSE: HeaderValue = HeaderValue::from_static("close");
 
-impl<T> Activity<T> {
-    fn touch(&self) {
-        let ms = self.start.elapsed().as_millis() as u64;
-        self.last.store(ms, Ordering::Relaxed);
-    }
-}
-
-impl<T: AsyncRead + Unpin> AsyncRead for Activity<T> {
+impl AsyncRead for ConnIo {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        if self.pos < self.prefix.len() {
+            let n = (self.prefix.len() - self.pos).min(buf.remaining());
+            buf.put_slice(&self.prefix[self.pos..self.pos + n]);
+            self.pos += n;
+            if self.pos == self.prefix.len() {
+                self.prefix = Vec::new();
+                self.pos = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
-        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let r = Pin::new(&mut self.stream).poll_read(cx, buf);
         if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.touch();
+            self.shared.on_read();
         }
         r
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for Activity<T> {
+impl AsyncWrite for ConnIo {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        let r = Pin::new(&mut self.stream).poll_write(cx, buf);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            self.touch();
+            self.shared.on_write();
         }
         r
     }
+
     fn poll_write_vectored(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        let r = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            self.touch();
+            self.shared.on_write();
         }
         r
     }
+
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        true
     }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+
+    /// No `shutdown(SHUT_WR)`: the stream is dropped right after (the close sends the
+    /// FIN), so the extra syscall per connection buys nothing.
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 }
 

@@ -6,9 +6,11 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::addr::{unmap, unmap_socket, Family};
 
+mod conn;
 pub mod http;
 pub mod line;
 pub mod proxy;
+pub mod ratelimit;
 pub mod server;
 pub mod udp;
 

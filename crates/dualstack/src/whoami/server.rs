@@ -1,91 +1,165 @@
-//! Running the TCP whoami services (line and HTTP) on a [`Listeners`] set, with the limits
-//! a public server needs: a connection cap, idle and header timeouts, PROXY protocol from
-//! trusted proxies only, optional reverse DNS, and graceful shutdown.
+//! Serving whoami: the line and HTTP services over TCP and the UDP service, on any set of
+//! bound sockets, under one shutdown, with the limits a public server needs (a connection
+//! cap, idle and header timeouts, PROXY protocol from trusted proxies only, optional
+//! reverse DNS) and a graceful drain.
 //!
-//! Every connection is logged once at accept (`service`, `peer`, `local`, unmapped);
-//! rejections and timeouts add a line saying why.
+//! ```no_run
+//! # async fn f(sockets: Vec<(dualstack::whoami::server::Service, dualstack::listen::Bound)>) -> std::io::Result<()> {
+//! use dualstack::whoami::server::{Server, ServerConfig};
+//! let running = Server::new(ServerConfig::default()).start(sockets)?;
+//! tokio::signal::ctrl_c().await?;
+//! // Graceful: answer what has arrived, close idle connections, wait (bounded).
+//! let drained = running.stop(std::future::pending()).await;
+//! assert_eq!(drained.cut, 0);
+//! # Ok(()) }
+//! ```
+//!
+//! Every accepted connection runs in a `tracing` span `conn` with fields `peer`, `local`
+//! (unmapped) and `service`, and is logged once at accept (`connection`, INFO). Warnings a
+//! remote peer can trigger (connection-limit refusals, PROXY failures) are rate limited
+//! ([`super::ratelimit`]).
 
 use std::fmt;
-use std::sync::Arc;
+use std::future::Future;
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::net::TcpStream;
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
-use super::http::{self, HttpConfig};
-use super::proxy::{FirstSpeaker, Origin, ProxyProtocol};
-use super::{line, Facts};
-use crate::listen::{Accepted, Listeners};
+use super::http::{HttpConfig, Phase};
+use super::proxy::ProxyProtocol;
+use super::ratelimit::{Throttle, WARN_INTERVAL};
+use super::udp::{ReplyLimits, UdpWhoami};
+use crate::listen::{Bound, Listeners};
 use crate::reverse::Reverse;
 
-/// A TCP whoami protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TcpService {
-    /// The line (telnet) whoami: facts on connect, then close.
+/// A whoami service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Service {
+    /// The line (telnet) whoami over TCP: facts on connect, then close.
     Line,
-    /// The HTTP whoami.
+    /// The HTTP whoami over TCP.
     Http,
+    /// The UDP whoami: one reply per datagram.
+    Udp,
 }
 
-impl fmt::Display for TcpService {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            TcpService::Line => "line",
-            TcpService::Http => "http",
-        })
+impl Service {
+    /// The service's name in logs and in systemd's `FileDescriptorName=`: `line`, `http`,
+    /// `udp`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Line => "line",
+            Service::Http => "http",
+            Service::Udp => "udp",
+        }
+    }
+
+    /// The service named `name` (as [`Service::name`] spells it).
+    pub fn from_name(name: &str) -> Option<Service> {
+        [Service::Line, Service::Http, Service::Udp]
+            .into_iter()
+            .find(|s| s.name() == name)
     }
 }
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Default of [`ServerConfig::max_connections`].
+pub const MAX_CONNECTIONS: usize = 10_000;
+/// Default of [`ServerConfig::idle_timeout`].
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default of [`ServerConfig::header_timeout`].
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default of [`ServerConfig::shutdown_timeout`].
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Limits and options shared by every service of one server.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// Most connections open at once, over all TCP services; more are accepted and
-    /// closed at once, with a log line. Default 10 000.
+    /// closed at once (logged, rate limited). Default [`MAX_CONNECTIONS`].
     pub max_connections: usize,
-    /// Close a connection with no I/O for this long. Default 60 s.
+    /// Close a connection with no I/O for this long. Default [`IDLE_TIMEOUT`].
     pub idle_timeout: Duration,
-    /// An HTTP request head must arrive within this time (also ends idle keep-alive
-    /// connections). Default 10 s.
+    /// An HTTP request must arrive within this time (also ends idle keep-alive
+    /// connections). Default [`HEADER_TIMEOUT`].
     pub header_timeout: Duration,
-    /// How long a graceful shutdown waits for in-flight connections. Default 10 s.
+    /// How long a graceful shutdown waits for in-flight connections. Default
+    /// [`SHUTDOWN_TIMEOUT`].
     pub shutdown_timeout: Duration,
     /// PROXY protocol policy (trusted proxies must send a header, others must not).
     pub proxy: Option<ProxyProtocol>,
     /// Look up the client's name (reverse DNS, with its own hard timeout).
     pub reverse: Option<Reverse>,
+    /// Reply rate limits of the UDP service.
+    pub udp: ReplyLimits,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
-            max_connections: 10_000,
-            idle_timeout: Duration::from_secs(60),
-            header_timeout: Duration::from_secs(10),
-            shutdown_timeout: Duration::from_secs(10),
+            max_connections: MAX_CONNECTIONS,
+            idle_timeout: IDLE_TIMEOUT,
+            header_timeout: HEADER_TIMEOUT,
+            shutdown_timeout: SHUTDOWN_TIMEOUT,
             proxy: None,
             reverse: None,
+            udp: ReplyLimits::default(),
         }
     }
 }
 
-/// A whoami server: spawns accept loops, tracks open connections, shuts down gracefully.
+/// Counters of a running server (monotonic, since start), for tests and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// TCP connections accepted and served (within the connection cap).
+    pub accepted: u64,
+    /// TCP connections refused at the connection cap.
+    pub refused: u64,
+    /// HTTP connections that got a hyper connection (and its buffers): only those that
+    /// sent bytes.
+    pub http_started: u64,
+    /// TCP connections open now.
+    pub active: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) accepted: AtomicU64,
+    pub(crate) refused: AtomicU64,
+    pub(crate) http_started: AtomicU64,
+}
+
+/// A whoami server: limits, counters and the shutdown phase shared by every service.
 /// Cheap to clone (shared state).
 #[derive(Debug, Clone)]
 pub struct Server {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 #[derive(Debug)]
-struct Inner {
-    cfg: ServerConfig,
-    http: HttpConfig,
-    limit: Arc<Semaphore>,
-    shutdown: watch::Sender<bool>,
+pub(crate) struct Inner {
+    pub(crate) cfg: ServerConfig,
+    pub(crate) http: HttpConfig,
+    pub(crate) limit: Arc<Semaphore>,
+    pub(crate) phase: watch::Sender<Phase>,
+    pub(crate) counters: Counters,
+    /// PROXY failures are logged from connection tasks: one throttle for all of them.
+    pub(crate) proxy_warn: Mutex<Throttle>,
 }
 
 impl Server {
-    /// A server with `cfg`. Nothing runs until [`Server::serve_tcp`].
+    /// A server with `cfg`. Nothing runs until [`Server::start`].
     pub fn new(cfg: ServerConfig) -> Server {
         let http = HttpConfig {
             header_timeout: cfg.header_timeout,
@@ -93,7 +167,7 @@ impl Server {
             ..HttpConfig::default()
         };
         let max = cfg.max_connections.clamp(1, Semaphore::MAX_PERMITS);
-        let (shutdown, _) = watch::channel(false);
+        let (phase, _) = watch::channel(Phase::Running);
         Server {
             inner: Arc::new(Inner {
                 cfg: ServerConfig {
@@ -102,7 +176,9 @@ impl Server {
                 },
                 http,
                 limit: Arc::new(Semaphore::new(max)),
-                shutdown,
+                phase,
+                counters: Counters::default(),
+                proxy_warn: Mutex::new(Throttle::new(WARN_INTERVAL)),
             }),
         }
     }
@@ -112,23 +188,15 @@ impl Server {
         &self.inner.cfg
     }
 
-    /// Accept connections from `listeners` and serve `service` on each, until
-    /// [`Server::shutdown`] (or every socket of the set fails). Must be called inside a
-    /// Tokio runtime.
-    pub fn serve_tcp(&self, listeners: Listeners, service: TcpService) -> JoinHandle<()> {
-        tokio::spawn(self.clone().accept_loop(listeners, service))
-    }
-
-    /// A receiver that turns `true` when shutdown begins (for services run elsewhere,
-    /// such as UDP).
-    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
-        self.inner.shutdown.subscribe()
-    }
-
-    /// Begin a graceful shutdown: stop accepting, let HTTP connections finish the request
-    /// in progress, close idle ones.
-    pub fn shutdown(&self) {
-        self.inner.shutdown.send_replace(true);
+    /// Counters since start.
+    pub fn stats(&self) -> Stats {
+        let c = &self.inner.counters;
+        Stats {
+            accepted: c.accepted.load(Ordering::Relaxed),
+            refused: c.refused.load(Ordering::Relaxed),
+            http_started: c.http_started.load(Ordering::Relaxed),
+            active: self.active_connections() as u64,
+        }
     }
 
     /// Connections open now.
@@ -136,153 +204,134 @@ impl Server {
         self.inner.cfg.max_connections - self.inner.limit.available_permits()
     }
 
-    /// Wait until every connection has ended, or the shutdown timeout has passed.
-    /// Returns how many connections were still open at the deadline (0: clean).
+    /// Serve each socket's service: TCP sockets (stream) for [`Service::Line`] and
+    /// [`Service::Http`], UDP sockets for [`Service::Udp`]. Returns at once; the services
+    /// run on the current Tokio runtime until [`Running::stop`].
+    ///
+    /// Stream sockets get `TCP_NODELAY`, which accepted connections inherit (one
+    /// `setsockopt` per listener instead of one per connection).
+    ///
+    /// # Errors
+    /// A socket that cannot be registered with the runtime, or a UDP socket that refuses
+    /// pktinfo.
+    pub fn start(&self, sockets: Vec<(Service, Bound)>) -> io::Result<Running> {
+        let (mut line, mut http, mut udp) = (Vec::new(), Vec::new(), Vec::new());
+        for (service, b) in sockets {
+            match service {
+                Service::Line => line.push(b),
+                Service::Http => http.push(b),
+                Service::Udp => udp.push(std::net::UdpSocket::from(b.socket)),
+            }
+        }
+        let mut tasks = Vec::new();
+        for (service, socks) in [(Service::Line, line), (Service::Http, http)] {
+            if socks.is_empty() {
+                continue;
+            }
+            for b in &socks {
+                if let Err(e) = b.socket.set_tcp_nodelay(true) {
+                    tracing::debug!(addr = %b.local, error = %e, "TCP_NODELAY refused");
+                }
+            }
+            let listeners = Listeners::new(socks)?;
+            tasks.push(tokio::spawn(self.clone().accept_loop(listeners, service)));
+        }
+        if !udp.is_empty() {
+            let udp = UdpWhoami::new(udp)?.limits(self.inner.cfg.udp);
+            let mut phase = self.inner.phase.subscribe();
+            tasks.push(tokio::spawn(async move {
+                tokio::select! {
+                    r = udp.run() => if let Err(e) = r {
+                        tracing::error!(service = "udp", error = %e,
+                            "every UDP socket failed; UDP service stopped");
+                    },
+                    // Dropping the UDP future stops its sockets: no state to finish.
+                    _ = phase.wait_for(|p| *p != Phase::Running) => {}
+                }
+            }));
+        }
+        Ok(Running {
+            server: self.clone(),
+            tasks,
+        })
+    }
+
+    /// Begin a graceful shutdown: stop accepting (TCP) and answering (UDP); requests that
+    /// have arrived are answered with `Connection: close`, idle connections close.
+    pub fn shutdown(&self) {
+        self.inner.phase.send_if_modified(|p| {
+            let was = *p;
+            if was == Phase::Running {
+                *p = Phase::Draining;
+            }
+            was == Phase::Running
+        });
+    }
+
+    /// End every connection now (they are dropped at their next poll).
+    pub fn cut(&self) {
+        self.inner.phase.send_replace(Phase::Cut);
+    }
+
+    /// Wait until every connection has ended, or `deadline` has passed. Returns how many
+    /// were still open (0: clean).
     ///
     /// # Cancel safety
     /// Cancel safe.
-    pub async fn drain(&self) -> usize {
+    pub async fn drain(&self, deadline: Duration) -> usize {
         let all = self.inner.cfg.max_connections as u32;
-        let wait = self.inner.limit.acquire_many(all);
-        match tokio::time::timeout(self.inner.cfg.shutdown_timeout, wait).await {
+        match tokio::time::timeout(deadline, self.inner.limit.acquire_many(all)).await {
             Ok(_) => 0,
             Err(_) => self.active_connections(),
         }
     }
-
-    async fn accept_loop(self, mut listeners: Listeners, service: TcpService) {
-        let mut stop = self.shutdown_signal();
-        loop {
-            let acc = tokio::select! {
-                a = listeners.accept() => a,
-                _ = stop.wait_for(|s| *s) => break,
-            };
-            let Some(acc) = acc else {
-                tracing::error!(%service, "every listening socket failed; {service} service stopped");
-                return;
-            };
-            let Ok(permit) = self.inner.limit.clone().try_acquire_owned() else {
-                tracing::warn!(%service, peer = %acc.peer, local = %acc.local,
-                    max = self.inner.cfg.max_connections,
-                    "connection limit reached; closing the new connection");
-                drop(acc);
-                continue;
-            };
-            tracing::info!(%service, peer = %acc.peer, local = %acc.local, "connection");
-            tokio::spawn(self.clone().connection(acc, service, permit));
-        }
-        listeners.close();
-        tracing::debug!(%service, "stopped accepting");
-    }
-
-    async fn connection(self, acc: Accepted, service: TcpService, _permit: OwnedSemaphorePermit) {
-        let Accepted {
-            mut stream,
-            peer,
-            local,
-        } = acc;
-        let cfg = &self.inner.cfg;
-        let origin = match &cfg.proxy {
-            None => Origin::direct(peer, local),
-            Some(pp) => {
-                let first = match service {
-                    TcpService::Line => FirstSpeaker::Server,
-                    TcpService::Http => FirstSpeaker::Client,
-                };
-                // Boxed here and below: a future's size is its largest state, and every idle
-                // connection's task would otherwise carry the PROXY and HTTP states inline.
-                match Box::pin(pp.accept(&mut stream, peer, local, first)).await {
-                    Ok(o) => {
-                        if let Some(proxy) = o.proxy {
-                            tracing::info!(%service, client = %o.client, %proxy, "PROXY header");
-                        }
-                        o
-                    }
-                    Err(e) => {
-                        tracing::warn!(%service, %peer, error = %e, "PROXY protocol check failed; closing");
-                        return;
-                    }
-                }
-            }
-        };
-        let mut facts = origin.facts();
-        if let Some(r) = &cfg.reverse {
-            facts.reverse = Box::pin(r.lookup(facts.ip)).await.ok();
-        }
-        match service {
-            TcpService::Line => self.line(stream, facts).await,
-            TcpService::Http => self.http(stream, facts).await,
-        }
-    }
-
-    async fn line(&self, mut stream: TcpStream, facts: Facts) {
-        let peer = facts.peer();
-        let idle = self.inner.cfg.idle_timeout;
-        match tokio::time::timeout(idle, line::respond(&mut stream, &facts)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::debug!(service = "line", %peer, error = %e, "write failed"),
-            Err(_) => {
-                tracing::info!(service = "line", %peer, timeout = ?idle, "client too slow; closed")
-            }
-        }
-    }
-
-    async fn http(&self, stream: TcpStream, facts: Facts) {
-        let peer = facts.peer();
-        let cfg = &self.inner.http;
-        let mut stop = self.shutdown_signal();
-        // Hold no HTTP buffers (16 KiB) for a connection that has not sent a byte yet.
-        let first = tokio::select! {
-            r = tokio::time::timeout(cfg.header_timeout, stream.readable()) => r,
-            _ = stop.wait_for(|s| *s) => return,
-        };
-        match first {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::debug!(service = "http", %peer, error = %e, "read failed");
-                return;
-            }
-            Err(_) => {
-                tracing::info!(service = "http", %peer, timeout = ?cfg.header_timeout,
-                    "no request within the header timeout; closed");
-                return;
-            }
-        }
-        let _ = stream.set_nodelay(true);
-        match Box::pin(http::serve_connection(stream, Arc::new(facts), cfg, stop)).await {
-            Ok(()) => {}
-            Err(http::HttpError::Idle(t)) => {
-                tracing::info!(service = "http", %peer, timeout = ?t, "idle; closed")
-            }
-            Err(http::HttpError::Http(e)) if e.is_timeout() => {
-                tracing::info!(service = "http", %peer, timeout = ?cfg.header_timeout,
-                    "request head too slow; closed")
-            }
-            Err(e) => tracing::debug!(service = "http", %peer, error = %e, "connection error"),
-        }
-    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Services started by [`Server::start`].
+#[derive(Debug)]
+pub struct Running {
+    server: Server,
+    tasks: Vec<JoinHandle<()>>,
+}
 
-    /// Memory per idle connection is mostly its task, sized by the largest state of the
-    /// connection future: the PROXY, reverse and HTTP phases must stay boxed.
-    #[tokio::test]
-    async fn connection_future_is_small() {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let c = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
-        let (stream, peer) = l.accept().await.unwrap();
-        let server = Server::new(ServerConfig::default());
-        let permit = server.inner.limit.clone().try_acquire_owned().unwrap();
-        let acc = Accepted {
-            stream,
-            peer,
-            local: c.peer_addr().unwrap(),
+/// How a shutdown ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Drained {
+    /// Connections cut because the deadline passed or `force` fired (0: clean).
+    pub cut: usize,
+    /// Whether `force` ended the drain.
+    pub forced: bool,
+}
+
+impl Running {
+    /// The server (limits, counters).
+    pub fn server(&self) -> &Server {
+        &self.server
+    }
+
+    /// Shut down gracefully: stop accepting, let the connections finish what has
+    /// arrived, wait up to the shutdown timeout, then cut what is left. `force` (a second
+    /// signal, say) cuts at once.
+    ///
+    /// # Cancel safety
+    /// Not cancel safe: the shutdown has begun; call [`Server::cut`] to end it.
+    pub async fn stop(self, force: impl Future<Output = ()>) -> Drained {
+        let server = self.server;
+        server.shutdown();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        let deadline = server.inner.cfg.shutdown_timeout;
+        let (left, forced) = tokio::select! {
+            n = server.drain(deadline) => (n, false),
+            () = force => (server.active_connections(), true),
         };
-        let fut = server.clone().connection(acc, TcpService::Http, permit);
-        let size = std::mem::size_of_val(&fut);
-        assert!(size <= 2048, "connection future is {size} bytes");
+        if left > 0 {
+            server.cut();
+            // The tasks drop their connections at their next poll; give them that poll.
+            let _ = server.drain(Duration::from_millis(200)).await;
+        }
+        Drained { cut: left, forced }
     }
 }

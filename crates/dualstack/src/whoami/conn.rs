@@ -1,0 +1,237 @@
+//! One accepted TCP connection: the accept loop's cap and rate-limited refusals, the
+//! PROXY and reverse-DNS phases, then the line or HTTP service.
+//!
+//! An HTTP connection gets no hyper state until its first bytes have arrived: a real read
+//! into a short-lived small buffer (`readable()` alone is no proof, since Tokio reports an
+//! accepted socket readable before any data came), replayed to hyper.
+
+use std::io;
+use std::sync::atomic::Ordering;
+use std::time::Instant as StdInstant;
+
+use tokio::net::TcpStream;
+use tokio::sync::{watch, OwnedSemaphorePermit};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use super::http::{self, HttpError, Phase};
+use super::line;
+use super::proxy::FirstSpeaker;
+use super::ratelimit::{Suppressed, Throttle, WARN_INTERVAL};
+use super::server::{Server, Service};
+use super::Facts;
+use crate::listen::{Accepted, Listeners};
+
+/// Size of the buffer for a connection's first read. Most request heads fit; the rest
+/// is read by hyper.
+const FIRST_READ: usize = 1024;
+
+impl Server {
+    pub(crate) async fn accept_loop(self, mut listeners: Listeners, service: Service) {
+        let mut phase = self.inner.phase.subscribe();
+        let mut refusals = Throttle::new(WARN_INTERVAL);
+        let max = self.inner.cfg.max_connections;
+        let summary = |s: Suppressed| {
+            tracing::warn!(%service, max, suppressed = s.count,
+                first_peer = %s.first_peer, last_peer = %s.last_peer,
+                over = ?s.last.duration_since(s.first),
+                "connection limit reached; more connections closed");
+        };
+        loop {
+            let flush = refusals
+                .flush_at()
+                .map(Instant::from_std)
+                .unwrap_or_else(|| Instant::now() + WARN_INTERVAL * 3600);
+            let acc = tokio::select! {
+                a = listeners.accept() => a,
+                () = tokio::time::sleep_until(flush) => {
+                    if let Some(s) = refusals.flush(StdInstant::now()) {
+                        summary(s);
+                    }
+                    continue;
+                }
+                _ = phase.wait_for(|p| *p != Phase::Running) => break,
+            };
+            let Some(acc) = acc else {
+                tracing::error!(%service, "every listening socket failed; {service} service stopped");
+                return;
+            };
+            let Ok(permit) = self.inner.limit.clone().try_acquire_owned() else {
+                self.inner.counters.refused.fetch_add(1, Ordering::Relaxed);
+                let (log, due) = refusals.hit(StdInstant::now(), acc.peer);
+                if let Some(s) = due {
+                    summary(s);
+                }
+                if log {
+                    tracing::warn!(%service, peer = %acc.peer, local = %acc.local, max,
+                        "connection limit reached; closing the new connection");
+                }
+                drop(acc);
+                continue;
+            };
+            self.inner.counters.accepted.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(%service, peer = %acc.peer, local = %acc.local, "connection");
+            let span = tracing::info_span!("conn", peer = %acc.peer, local = %acc.local, %service);
+            tokio::spawn(
+                self.clone()
+                    .connection(acc, service, permit)
+                    .instrument(span),
+            );
+        }
+        if let Some(s) = refusals.flush(StdInstant::now() + WARN_INTERVAL) {
+            summary(s);
+        }
+        listeners.close();
+        tracing::debug!(%service, "stopped accepting");
+    }
+
+    async fn connection(self, acc: Accepted, service: Service, _permit: OwnedSemaphorePermit) {
+        let Accepted {
+            mut stream,
+            peer,
+            local,
+        } = acc;
+        let cfg = &self.inner.cfg;
+        let mut facts = match &cfg.proxy {
+            None => Facts::new(peer, local),
+            Some(pp) => {
+                let first = match service {
+                    Service::Http => FirstSpeaker::Client,
+                    _ => FirstSpeaker::Server,
+                };
+                // Boxed here and below: a future's size is its largest state, and every idle
+                // connection's task would otherwise carry the PROXY and HTTP states inline.
+                match Box::pin(pp.accept(&mut stream, peer, local, first)).await {
+                    Ok(o) => {
+                        if let Some(proxy) = o.proxy {
+                            tracing::info!(%service, client = %o.client, %proxy, "PROXY header");
+                        }
+                        o.facts()
+                    }
+                    Err(e) => {
+                        // A peer can trigger this at will: WARN at most once per interval.
+                        if self.proxy_warn_allowed(peer) {
+                            tracing::warn!(%service, %peer, error = %e,
+                                "PROXY protocol check failed; closing");
+                        } else {
+                            tracing::debug!(%service, %peer, error = %e,
+                                "PROXY protocol check failed; closing");
+                        }
+                        return;
+                    }
+                }
+            }
+        };
+        if let Some(r) = &cfg.reverse {
+            facts.reverse = Box::pin(r.lookup(facts.ip)).await.ok();
+        }
+        match service {
+            Service::Line => self.line(stream, facts).await,
+            _ => self.http(stream, facts).await,
+        }
+    }
+
+    fn proxy_warn_allowed(&self, peer: std::net::SocketAddr) -> bool {
+        let mut t = self
+            .inner
+            .proxy_warn
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let (log, due) = t.hit(StdInstant::now(), peer);
+        if let Some(s) = due {
+            tracing::warn!(suppressed = s.count, first_peer = %s.first_peer,
+                last_peer = %s.last_peer, "more PROXY protocol failures (not logged)");
+        }
+        log
+    }
+
+    async fn line(&self, mut stream: TcpStream, facts: Facts) {
+        let idle = self.inner.cfg.idle_timeout;
+        let mut phase = self.inner.phase.subscribe();
+        let reply = tokio::time::timeout(idle, line::respond(&mut stream, &facts));
+        tokio::select! {
+            r = reply => match r {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(error = %e, "write failed"),
+                Err(_) => tracing::info!(timeout = ?idle, "client too slow; closed"),
+            },
+            _ = phase.wait_for(|p| *p == Phase::Cut) => {}
+        }
+    }
+
+    async fn http(&self, stream: TcpStream, facts: Facts) {
+        let cfg = &self.inner.http;
+        let mut phase = self.inner.phase.subscribe();
+        let prefix = match first_bytes(&stream, cfg.header_timeout, &mut phase).await {
+            First::Data(b) => b,
+            First::Closed | First::Shutdown => return,
+            First::Failed(e) => {
+                tracing::debug!(error = %e, "read failed");
+                return;
+            }
+            First::TimedOut => {
+                tracing::info!(timeout = ?cfg.header_timeout,
+                    "no request within the header timeout; closed");
+                return;
+            }
+        };
+        let counters = &self.inner.counters;
+        let started = || {
+            counters.http_started.fetch_add(1, Ordering::Relaxed);
+        };
+        match Box::pin(http::serve_stream(
+            stream, prefix, facts, cfg, phase, started,
+        ))
+        .await
+        {
+            Ok(()) => {}
+            Err(HttpError::Idle(t)) => tracing::info!(timeout = ?t, "idle; closed"),
+            Err(HttpError::HeadTimeout(t)) => {
+                tracing::info!(timeout = ?t, "request head too slow; closed")
+            }
+            Err(HttpError::Cut) => tracing::debug!("cut at shutdown"),
+            Err(e) => tracing::debug!(error = %e, "connection error"),
+        }
+    }
+}
+
+enum First {
+    Data(Vec<u8>),
+    Closed,
+    TimedOut,
+    Shutdown,
+    Failed(io::Error),
+}
+
+/// Wait for a connection's first bytes and read them (at most [`FIRST_READ`]). The buffer
+/// exists only once data is there. At shutdown, bytes already received are still read.
+async fn first_bytes(
+    stream: &TcpStream,
+    timeout: std::time::Duration,
+    phase: &mut watch::Receiver<Phase>,
+) -> First {
+    let sleep = tokio::time::sleep(crate::deadline::capped(timeout));
+    tokio::pin!(sleep);
+    let mut stopping = false;
+    loop {
+        if !stopping {
+            tokio::select! {
+                r = stream.readable() => if let Err(e) = r { return First::Failed(e) },
+                () = sleep.as_mut() => return First::TimedOut,
+                _ = phase.wait_for(|p| *p != Phase::Running) => stopping = true,
+            }
+        }
+        let mut buf = Vec::with_capacity(FIRST_READ);
+        match stream.try_read_buf(&mut buf) {
+            Ok(0) => return First::Closed,
+            Ok(_) => return First::Data(buf),
+            // Nothing received: at shutdown that means close at once.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if stopping {
+                    return First::Shutdown;
+                }
+            }
+            Err(e) => return First::Failed(e),
+        }
+    }
+}

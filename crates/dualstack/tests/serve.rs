@@ -1,0 +1,205 @@
+//! The whoami server as a library: what an idle connection costs (no hyper state until
+//! bytes arrive), and what a shutdown does with the requests that have already arrived.
+#![cfg(feature = "server")]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use dualstack::listen::Bound;
+use dualstack::whoami::server::{Running, Server, ServerConfig, Service};
+use socket2::{Domain, Socket, Type};
+
+fn listener(addr: &str) -> Option<Bound> {
+    let addr: SocketAddr = addr.parse().unwrap();
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, None).unwrap();
+    if addr.is_ipv6() {
+        s.set_only_v6(true).unwrap();
+    }
+    s.bind(&addr.into()).ok()?;
+    s.listen(1024).unwrap();
+    Some(Bound::from_socket(s).unwrap())
+}
+
+/// HTTP on 127.0.0.1 and (when available) [::1]; the bound addresses.
+fn start(cfg: ServerConfig) -> (Running, Vec<SocketAddr>) {
+    let socks: Vec<Bound> = ["127.0.0.1:0", "[::1]:0"]
+        .iter()
+        .filter_map(|a| listener(a))
+        .collect();
+    let addrs = socks.iter().map(|b| b.local).collect();
+    let running = Server::new(cfg)
+        .start(socks.into_iter().map(|b| (Service::Http, b)).collect())
+        .unwrap();
+    (running, addrs)
+}
+
+fn client(addr: SocketAddr) -> TcpStream {
+    let c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c
+}
+
+/// Read one response (headers and a Content-Length body) from a keep-alive connection.
+fn read_response(c: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        let text = String::from_utf8_lossy(&got).to_string();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .map(|v| v.trim().parse().unwrap())
+                .unwrap_or(0);
+            if body.len() >= len {
+                return text;
+            }
+        }
+        let n = match c.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) => return format!("{}(then {e})", String::from_utf8_lossy(&got)),
+        };
+        if n == 0 {
+            return String::from_utf8_lossy(&got).to_string();
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+}
+
+async fn until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+const GET: &[u8] = b"GET /family HTTP/1.1\r\nHost: x\r\n\r\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_build_no_hyper_connection() {
+    let (running, addrs) = start(ServerConfig::default());
+    let server = running.server().clone();
+    let idle: Vec<TcpStream> = (0..40).map(|i| client(addrs[i % addrs.len()])).collect();
+    until("accepts", || server.stats().accepted == 40).await;
+    // Give every connection task time to run (and, before the fix, build hyper).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let st = server.stats();
+    assert_eq!(st.active, 40);
+    assert_eq!(
+        st.http_started, 0,
+        "idle connections built hyper connections"
+    );
+
+    // A request builds exactly one; a second request on it builds none.
+    let mut c = client(addrs[0]);
+    for _ in 0..2 {
+        c.write_all(GET).unwrap();
+        let r = tokio::task::block_in_place(|| read_response(&mut c));
+        assert!(
+            r.starts_with("HTTP/1.1 200") && r.ends_with("IPv4\n"),
+            "{r}"
+        );
+    }
+    assert_eq!(server.stats().http_started, 1);
+    drop(idle);
+    let d = running.stop(std::future::pending()).await;
+    assert_eq!(d.cut, 0);
+}
+
+/// SIGTERM-like shutdown while each keep-alive connection's next request sits in the
+/// server's receive queue: every one is answered, with `Connection: close`. Connections
+/// that sent nothing close at once. (Before: hyper saw the idle keep-alive state and
+/// closed them unanswered.)
+#[tokio::test(flavor = "current_thread")]
+async fn shutdown_answers_requests_already_received() {
+    let (running, addrs) = start(ServerConfig {
+        shutdown_timeout: Duration::from_secs(30),
+        ..ServerConfig::default()
+    });
+    let server = running.server().clone();
+    let mut busy: Vec<TcpStream> = (0..10).map(|i| client(addrs[i % addrs.len()])).collect();
+    let quiet: Vec<TcpStream> = (0..4).map(|i| client(addrs[i % addrs.len()])).collect();
+    for c in &mut busy {
+        c.write_all(GET).unwrap();
+    }
+    // The server runs on this thread: it answers the first requests while we wait.
+    until("first requests", || server.stats().http_started == 10).await;
+    let readers: Vec<_> = busy
+        .into_iter()
+        .map(|mut c| {
+            std::thread::spawn(move || {
+                let first = read_response(&mut c);
+                assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+                c
+            })
+        })
+        .collect();
+    let mut busy = Vec::new();
+    for r in readers {
+        busy.push(
+            tokio::task::spawn_blocking(move || r.join().unwrap())
+                .await
+                .unwrap(),
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await; // now idle in keep-alive
+    for c in &mut busy {
+        c.write_all(GET).unwrap();
+    }
+    // Wait until the kernel has queued the requests, without letting the server run.
+    std::thread::sleep(Duration::from_millis(100));
+    let t0 = Instant::now();
+    let stop = tokio::spawn(running.stop(std::future::pending()));
+    let quiet_closed = tokio::task::spawn_blocking(move || {
+        quiet
+            .into_iter()
+            .all(|mut c| c.read(&mut [0u8; 16]).map(|n| n == 0).unwrap_or(true))
+    });
+    let answered = tokio::task::spawn_blocking(move || {
+        busy.into_iter()
+            .map(|mut c| {
+                let r = read_response(&mut c);
+                let mut rest = Vec::new();
+                let eof = c
+                    .read_to_end(&mut rest)
+                    .map(|_| rest.is_empty())
+                    .unwrap_or(false);
+                (r, eof)
+            })
+            .collect::<Vec<_>>()
+    });
+    for (r, eof) in answered.await.unwrap() {
+        assert!(
+            r.starts_with("HTTP/1.1 200"),
+            "request lost at shutdown: {r:?}"
+        );
+        assert!(r.contains("connection: close"), "{r}");
+        assert!(eof, "connection kept open after Connection: close");
+    }
+    assert!(quiet_closed.await.unwrap(), "an idle connection got data");
+    let d = stop.await.unwrap();
+    assert_eq!(d.cut, 0);
+    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn force_cuts_unfinished_requests() {
+    let (running, addrs) = start(ServerConfig {
+        shutdown_timeout: Duration::from_secs(60),
+        ..ServerConfig::default()
+    });
+    let server = running.server().clone();
+    let mut c = client(addrs[0]);
+    c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap(); // never finished
+    until("hyper", || server.stats().http_started == 1).await;
+    let t0 = Instant::now();
+    let d = running
+        .stop(tokio::time::sleep(Duration::from_millis(200)))
+        .await;
+    assert_eq!((d.cut, d.forced), (1, true));
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    let n = tokio::task::block_in_place(|| c.read(&mut [0u8; 64]).unwrap_or(0));
+    assert_eq!(n, 0, "a cut connection is closed without a reply");
+}
