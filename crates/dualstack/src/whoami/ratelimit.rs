@@ -53,6 +53,11 @@ impl Throttle {
     /// (log it first).
     pub fn hit(&mut self, now: Instant, peer: SocketAddr) -> (bool, Option<Suppressed>) {
         let summary = self.flush(now);
+        if summary.is_some() {
+            // The interval ended: this event opens the next one and is logged after the
+            // summary.
+            return (true, summary);
+        }
         match self.window {
             Some(start) if now < start + self.interval => {
                 let p = self.pending.get_or_insert(Suppressed {
