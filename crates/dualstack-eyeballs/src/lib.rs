@@ -7,3 +7,4 @@
 mod family;
 
 pub use family::Family;
+pub mod v3;
