@@ -6,7 +6,10 @@
 //! ```
 //!
 //! Record syntax: `NAME TYPE DATA [DELAY]`, TYPE one of `A`, `AAAA`, `CNAME`, `PTR`
-//! (`192.0.2.1 PTR h.test`: the owner is the address), or `NAME TYPE never` /
+//! (`192.0.2.1 PTR h.test`: the owner is the address), `HTTPS` or `SVCB` (DATA is the
+//! zone-file data, several words: `h.test HTTPS 1 . alpn=h2 port=8080 ipv4hint=198.51.100.10
+//! 2s`; a last word that reads as a DELAY is the delay; for ports other than 443 the
+//! name is `_PORT._https.HOST`, RFC 9460 §9.1), or `NAME TYPE never` /
 //! `NAME TYPE servfail` / `NAME TYPE delay DELAY`. DELAY is `250ms`, `2s` or `1.5s`.
 //! Prints `listening on ADDR` once both UDP and TCP are bound, then serves until
 //! SIGINT/SIGTERM; with `--log`, prints each query as `+MS NAME TYPE` on stderr.
@@ -23,7 +26,9 @@ use hickory_proto::rr::rdata::{A, AAAA, CNAME, PTR};
 use hickory_proto::rr::{Name, RData};
 
 const USAGE: &str = "usage: fake_dns [--listen ADDR:PORT] [--ttl SECS] [--log] --record 'NAME TYPE DATA [DELAY]'...
-  TYPE: A, AAAA, CNAME, PTR (owner is the IP), or NAME TYPE never|servfail|delay DELAY
+  TYPE: A, AAAA, CNAME, PTR (owner is the IP), HTTPS/SVCB (DATA: zone-file data,
+        e.g. 'h.test HTTPS 1 . alpn=h2 port=8080 ipv4hint=198.51.100.10 2s'),
+        or NAME TYPE never|servfail|delay DELAY
   example: fake_dns --listen 127.0.0.1:5353 --record 'h.test AAAA 2001:db8::1 2s' --record 'h.test A 198.51.100.1'";
 
 struct Args {
@@ -140,6 +145,21 @@ fn add_record(zone: Zone, spec: &str) -> Result<Zone, String> {
         ("delay", [d]) => return Ok(zone.delay(&owner, rtype_parsed, parse_delay(d)?)),
         _ => {}
     }
+    if matches!(rtype_parsed, RecordType::HTTPS | RecordType::SVCB) {
+        // DATA is every word after TYPE; a last word that reads as a delay is the delay.
+        let mut data_words = &words[2..];
+        let mut delay = Duration::ZERO;
+        if let [head @ .., last] = data_words {
+            if !head.is_empty() {
+                if let Ok(d) = parse_delay(last) {
+                    delay = d;
+                    data_words = head;
+                }
+            }
+        }
+        let rdata = dns::svcb_rdata(rtype_parsed, &data_words.join(" "))?;
+        return Ok(zone.record(&owner, rdata, delay));
+    }
     let delay = match rest {
         [] => Duration::ZERO,
         [d] => parse_delay(d)?,
@@ -157,7 +177,7 @@ fn add_record(zone: Zone, spec: &str) -> Result<Zone, String> {
         RecordType::PTR => RData::PTR(PTR(fqdn(name_ok(data)?))),
         other => {
             return Err(format!(
-                "record type {other} is not supported (A, AAAA, CNAME, PTR)"
+                "record type {other} is not supported (A, AAAA, CNAME, PTR, HTTPS, SVCB)"
             ))
         }
     };

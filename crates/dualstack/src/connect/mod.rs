@@ -56,6 +56,7 @@ pub mod event;
 pub mod hyper;
 pub mod nat64;
 pub mod resolver;
+pub mod svcb;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, OnceLock};

@@ -1,6 +1,7 @@
 //! A fake DNS server on loopback, so tests never touch real DNS.
 //!
-//! The zone is built in code. Every (name, record type) pair can have its own delay, can
+//! The zone is built in code (A, AAAA, CNAME, PTR, and HTTPS/SVCB from their zone-file
+//! data). Every (name, record type) pair can have its own delay, can
 //! answer SERVFAIL, or can never answer at all; unknown names get NXDOMAIN, known names
 //! without records of the asked type get an empty NOERROR answer (NODATA). Every query
 //! is answered on its own task, so a 2 s AAAA answer does not hold back the A answer, and
@@ -22,6 +23,7 @@
 //!         .aaaa("h.test", "::1", Duration::from_secs(2))
 //!         .a("h.test", "127.0.0.1", Duration::ZERO)
 //!         .ptr("192.0.2.1", "h.test")
+//!         .https("_8080._https.h.test", "1 . port=8081 ipv6hint=::1", Duration::ZERO)
 //!         .never("slow.test", RecordType::AAAA),
 //! )
 //! .await?;
@@ -68,7 +70,7 @@ use std::time::Duration;
 pub use hickory_proto::rr::RecordType;
 
 use hickory_proto::op::{Message, MessageType, Metadata, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::{A, AAAA, CNAME, PTR};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, HTTPS, PTR, SVCB};
 use hickory_proto::rr::{Name, RData, Record};
 use hickory_resolver::config::{
     ConnectionConfig, LookupIpStrategy, NameServerConfig, ResolveHosts, ResolverConfig,
@@ -171,6 +173,24 @@ impl Zone {
             .parse()
             .unwrap_or_else(|_| panic!("bad IPv6 literal {ip:?}"));
         self.record(name, RData::AAAA(AAAA(ip)), delay)
+    }
+
+    /// Adds an HTTPS record (RFC 9460) to `name`, given as its zone-file data
+    /// (`"1 . alpn=h2 port=8080 ipv4hint=198.51.100.10"`, `"0 svc.test."` for AliasMode),
+    /// and sets the delay of the (name, HTTPS) answer. For a port other than 443 the
+    /// name is `_PORT._https.HOST` (RFC 9460 §9.1); the answer's owner is always the
+    /// question's own name, as strict resolvers require.
+    pub fn https(self, name: &str, data: &str, delay: Duration) -> Self {
+        let rdata = svcb_rdata(RecordType::HTTPS, data)
+            .unwrap_or_else(|e| panic!("bad HTTPS data {data:?}: {e}"));
+        self.record(name, rdata, delay)
+    }
+
+    /// Adds a SVCB record (RFC 9460) to `name`, like [`Zone::https`].
+    pub fn svcb(self, name: &str, data: &str, delay: Duration) -> Self {
+        let rdata = svcb_rdata(RecordType::SVCB, data)
+            .unwrap_or_else(|e| panic!("bad SVCB data {data:?}: {e}"));
+        self.record(name, rdata, delay)
     }
 
     /// Adds a PTR record for `ip` (IPv4 or IPv6) pointing at `name`, answered at once.
@@ -562,6 +582,27 @@ fn dns_name(name: &str) -> Name {
     let mut n = Name::from_ascii(name).unwrap_or_else(|e| panic!("bad DNS name {name:?}: {e}"));
     n.set_fqdn(true);
     n
+}
+
+/// HTTPS or SVCB record data from its zone-file form (`1 . alpn=h2 port=8080`).
+///
+/// # Errors
+/// The parse error as text, or a type other than HTTPS/SVCB.
+pub fn svcb_rdata(rtype: RecordType, data: &str) -> Result<RData, String> {
+    if !matches!(rtype, RecordType::HTTPS | RecordType::SVCB) {
+        return Err(format!("{rtype} is not HTTPS or SVCB"));
+    }
+    // The wire format wants the keys in increasing order (RFC 9460 §2.2); zone files may
+    // list them in any order, and hickory's text parser keeps the order written.
+    let sort = |mut s: SVCB| {
+        s.svc_params.sort_by_key(|(k, _)| u16::from(*k));
+        s
+    };
+    match RData::try_from_str(rtype, data).map_err(|e| e.to_string())? {
+        RData::HTTPS(h) => Ok(RData::HTTPS(HTTPS(sort(h.0)))),
+        RData::SVCB(s) => Ok(RData::SVCB(sort(s))),
+        other => Ok(other),
+    }
 }
 
 /// `"192.0.2.1"` → `"1.2.0.192.in-addr.arpa"` (and the ip6.arpa nibble form for IPv6).
