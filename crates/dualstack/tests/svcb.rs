@@ -158,4 +158,3 @@ async fn https_answers_have_their_own_delay() {
     assert!(a.elapsed < Duration::from_secs(1), "{a:?}");
     assert_eq!(a.services.len(), 1);
 }
-

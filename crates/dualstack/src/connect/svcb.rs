@@ -143,11 +143,7 @@ pub(crate) fn raw_record(r: &SVCB) -> Option<RawRecord> {
     };
     for (_, value) in &r.svc_params {
         match value {
-            SvcParamValue::Mandatory(m) => {
-                if !m.0.iter().all(understood) {
-                    return None;
-                }
-            }
+            SvcParamValue::Mandatory(m) if !m.0.iter().all(understood) => return None,
             SvcParamValue::Alpn(a) => s.alpn = a.0.clone(),
             SvcParamValue::NoDefaultAlpn => s.no_default_alpn = true,
             SvcParamValue::Port(p) => s.port = Some(*p),
