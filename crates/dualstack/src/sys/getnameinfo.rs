@@ -30,7 +30,7 @@ pub(crate) fn lookup_name(ip: IpAddr) -> Result<String, NameInfoError> {
             sa.as_ptr().cast::<libc::sockaddr>(),
             sa.len(),
             host.as_mut_ptr(),
-            host.len() as libc::socklen_t,
+            host.len() as _, // socklen_t on Linux and macOS, size_t on FreeBSD
             std::ptr::null_mut(),
             0,
             libc::NI_NAMEREQD,

@@ -5,6 +5,10 @@
 //! otherwise replies from whatever address the routing table picks, and the client, which
 //! sent to another address, drops the reply (a connected client never even sees it).
 //!
+//! IPv4 differs by system: Linux, Android and macOS have `IP_PKTINFO`; FreeBSD, DragonFly,
+//! NetBSD and OpenBSD have `IP_RECVDSTADDR` (the destination) and `IP_SENDSRCADDR` (the
+//! source of a reply) instead, which say the same for unicast.
+//!
 //! Everything goes through nix's safe `recvmsg`/`sendmsg` and control-message types, as
 //! quinn-udp does with its own encoder: no `unsafe` here. The one alignment rule nix
 //! relies on (the control buffer is read as `cmsghdr`s) is kept by [`CmsgBuf`].
@@ -75,11 +79,11 @@ static IPV4_PKTINFO_SKIPPED: AtomicBool = AtomicBool::new(false);
 pub(crate) fn enable(sock: &impl AsFd) -> io::Result<SocketKind> {
     let kind = socket_kind(sock)?;
     match kind {
-        SocketKind::V4 => setsockopt(sock, sockopt::Ipv4PacketInfo, &true)?,
+        SocketKind::V4 => enable_v4(sock)?,
         SocketKind::V6Only => setsockopt(sock, sockopt::Ipv6RecvPacketInfo, &true)?,
         SocketKind::Dual => {
             setsockopt(sock, sockopt::Ipv6RecvPacketInfo, &true)?;
-            match setsockopt(sock, sockopt::Ipv4PacketInfo, &true) {
+            match enable_v4(sock) {
                 Ok(()) => {}
                 Err(e) if is_ipv4_unavailable(e) => {
                     if !IPV4_PKTINFO_SKIPPED.swap(true, Ordering::Relaxed) {
@@ -94,6 +98,25 @@ pub(crate) fn enable(sock: &impl AsFd) -> io::Result<SocketKind> {
         }
     }
     Ok(kind)
+}
+
+/// Turn on IPv4 destination-address reporting: `IP_PKTINFO`, or `IP_RECVDSTADDR` on the
+/// BSDs.
+fn enable_v4(sock: &impl AsFd) -> nix::Result<()> {
+    #[cfg(not(any(
+        target_os = "freebsd",
+        target_os = "dragonfly",
+        target_os = "netbsd",
+        target_os = "openbsd"
+    )))]
+    return setsockopt(sock, sockopt::Ipv4PacketInfo, &true);
+    #[cfg(any(
+        target_os = "freebsd",
+        target_os = "dragonfly",
+        target_os = "netbsd",
+        target_os = "openbsd"
+    ))]
+    return setsockopt(sock, sockopt::Ipv4RecvDstAddr, &true);
 }
 
 /// One received datagram's metadata.
@@ -142,10 +165,22 @@ pub(crate) fn recv(sock: &impl AsFd, buf: &mut [u8]) -> io::Result<Received> {
     if let Ok(cmsgs) = msg.cmsgs() {
         for c in cmsgs {
             match c {
+                #[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
                 ControlMessageOwned::Ipv4PacketInfo(info) => {
                     out.dst = Some(IpAddr::V4(ipv4(info.ipi_addr)));
                     out.spec_dst = Some(ipv4(info.ipi_spec_dst));
                     out.ifindex = info.ipi_ifindex as u32;
+                }
+                // The BSDs report the destination only; answer from it.
+                #[cfg(any(
+                    target_os = "freebsd",
+                    target_os = "dragonfly",
+                    target_os = "netbsd",
+                    target_os = "openbsd"
+                ))]
+                ControlMessageOwned::Ipv4RecvDstAddr(addr) => {
+                    out.dst = Some(IpAddr::V4(ipv4(addr)));
+                    out.spec_dst = Some(ipv4(addr));
                 }
                 // A dual socket reports an IPv4 datagram here too, mapped; IP_PKTINFO
                 // (when it came as well) is preferred for the spec_dst it carries.
@@ -203,14 +238,37 @@ pub(crate) fn send(
     let cmsg: &[ControlMessage<'_>] = match src {
         None => &[],
         Some(IpAddr::V4(a)) => {
-            v4info = libc::in_pktinfo {
-                ipi_ifindex: ifindex as libc::c_int,
-                ipi_spec_dst: libc::in_addr {
+            #[cfg(not(any(
+                target_os = "freebsd",
+                target_os = "dragonfly",
+                target_os = "netbsd",
+                target_os = "openbsd"
+            )))]
+            {
+                v4info = libc::in_pktinfo {
+                    // c_int on Linux, c_uint on macOS.
+                    ipi_ifindex: ifindex as _,
+                    ipi_spec_dst: libc::in_addr {
+                        s_addr: u32::from(a).to_be(),
+                    },
+                    ipi_addr: libc::in_addr { s_addr: 0 },
+                };
+                cmsg4 = [ControlMessage::Ipv4PacketInfo(&v4info)];
+            }
+            // IP_SENDSRCADDR: the source address alone (the interface follows from it).
+            #[cfg(any(
+                target_os = "freebsd",
+                target_os = "dragonfly",
+                target_os = "netbsd",
+                target_os = "openbsd"
+            ))]
+            {
+                let _ = ifindex;
+                v4info = libc::in_addr {
                     s_addr: u32::from(a).to_be(),
-                },
-                ipi_addr: libc::in_addr { s_addr: 0 },
-            };
-            cmsg4 = [ControlMessage::Ipv4PacketInfo(&v4info)];
+                };
+                cmsg4 = [ControlMessage::Ipv4SendSrcAddr(&v4info)];
+            }
             &cmsg4
         }
         Some(IpAddr::V6(a)) => {
