@@ -52,6 +52,7 @@ pub mod attempt;
 pub mod cache;
 pub mod error;
 pub mod event;
+pub mod history_file;
 #[cfg(feature = "hyper")]
 pub mod hyper;
 pub mod nat64;
