@@ -69,18 +69,10 @@ async fn library_helo_fallback() {
 #[tokio::test]
 async fn library_starttls_verified_with_test_root() {
     for ip in FAMILIES {
-        let script = vec![
-            Send("220 tls.test\r\n"),
-            Expect("EHLO "),
-            Send("250-tls.test\r\n250-STARTTLS\r\n250 SIZE 100\r\n"),
-            Expect("STARTTLS"),
-            Send("220 2.0.0 go ahead\r\n"),
-            Tls,
-            Expect("EHLO "),
-            Send("250-tls.test\r\n250-AUTH PLAIN\r\n250 SIZE 100\r\n"),
-            Expect("QUIT"),
-            Send("221 bye\r\n"),
-        ];
+        let script = starttls_script(
+            "250-tls.test\r\n250-STARTTLS\r\n250 SIZE 100\r\n",
+            "250-tls.test\r\n250-AUTH PLAIN\r\n250 SIZE 100\r\n",
+        );
         let Some((addr, seen, task)) = server(ip, script).await else {
             continue;
         };
@@ -134,18 +126,7 @@ async fn library_starttls_rejects_unknown_certificate() {
 #[tokio::test]
 async fn library_starttls_with_pinned_root_verifies() {
     for ip in FAMILIES {
-        let script = vec![
-            Send("220 tls.test\r\n"),
-            Expect("EHLO "),
-            Send("250-tls.test\r\n250 STARTTLS\r\n"),
-            Expect("STARTTLS"),
-            Send("220 go ahead\r\n"),
-            Tls,
-            Expect("EHLO "),
-            Send("250 tls.test\r\n"),
-            Expect("QUIT"),
-            Send("221 bye\r\n"),
-        ];
+        let script = starttls_script("250-tls.test\r\n250 STARTTLS\r\n", "250 tls.test\r\n");
         let Some((addr, seen, task)) = server(ip, script).await else {
             continue;
         };

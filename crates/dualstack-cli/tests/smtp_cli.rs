@@ -88,18 +88,10 @@ async fn binary_json_and_ehlo_literal() {
 #[tokio::test]
 async fn binary_starttls_insecure() {
     for ip in FAMILIES {
-        let script = vec![
-            Send("220 tls.test\r\n"),
-            Expect("EHLO "),
-            Send("250-tls.test\r\n250-STARTTLS\r\n250 8BITMIME\r\n"),
-            Expect("STARTTLS"),
-            Send("220 2.0.0 go ahead\r\n"),
-            Tls,
-            Expect("EHLO "),
-            Send("250-tls.test\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n"),
-            Expect("QUIT"),
-            Send("221 bye\r\n"),
-        ];
+        let script = starttls_script(
+            "250-tls.test\r\n250-STARTTLS\r\n250 8BITMIME\r\n",
+            "250-tls.test\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n",
+        );
         let Some((addr, _seen, task)) = server(ip, script).await else {
             continue;
         };

@@ -107,6 +107,18 @@ fn run(args: &[&str]) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// Run the binary, expect success, and parse its `--json` output.
+fn run_json(ip: &str, args: &[&str]) -> serde_json::Value {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "{ip}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn aiosmtpd_plain_both_families() {
     if !have_aiosmtpd() {
@@ -117,14 +129,7 @@ fn aiosmtpd_plain_both_families() {
             continue;
         };
         let port = server.addr.port().to_string();
-        let out = run(&["smtp", ip, &port, "--ehlo-literal", "--json"]);
-        assert!(
-            out.status.success(),
-            "{ip}: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let v = run_json(ip, &["smtp", ip, &port, "--ehlo-literal", "--json"]);
         assert_eq!(v["address"], server.addr.to_string());
         assert_eq!(v["family"], if ip == "::1" { "IPv6" } else { "IPv4" });
         assert_eq!(v["greeting"]["code"], 220);
@@ -150,14 +155,10 @@ fn aiosmtpd_starttls_both_families() {
             continue;
         };
         let port = server.addr.port().to_string();
-        let out = run(&["smtp", ip, &port, "--starttls", "--insecure", "--json"]);
-        assert!(
-            out.status.success(),
-            "{ip}: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        let v = run_json(
+            ip,
+            &["smtp", ip, &port, "--starttls", "--insecure", "--json"],
         );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["capabilities_before_tls"]["starttls"], true);
         assert_eq!(v["capabilities"]["starttls"], false);
         let version = v["tls"]["version"].as_str().unwrap();

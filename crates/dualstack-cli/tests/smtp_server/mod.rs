@@ -214,3 +214,20 @@ pub async fn run_bin(args: &[&str]) -> (Output, Duration) {
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
+
+/// A server that offers STARTTLS in `first_ehlo`, upgrades, and answers the EHLO after
+/// TLS with `second_ehlo`, then QUIT.
+pub fn starttls_script(first_ehlo: &'static str, second_ehlo: &'static str) -> Vec<Step> {
+    vec![
+        Send("220 tls.test\r\n"),
+        Expect("EHLO "),
+        Send(first_ehlo),
+        Expect("STARTTLS"),
+        Send("220 2.0.0 go ahead\r\n"),
+        Tls,
+        Expect("EHLO "),
+        Send(second_ehlo),
+        Expect("QUIT"),
+        Send("221 bye\r\n"),
+    ]
+}

@@ -54,15 +54,9 @@ const fn v4(
     rfc: &'static str,
     global: bool,
 ) -> Block {
-    let net = u32::from_be_bytes(o) as u128;
-    Block {
-        net,
-        len,
-        class,
-        name,
-        rfc,
-        global,
-    }
+    let hi = (o[0] as u16) << 8 | o[1] as u16;
+    let lo = (o[2] as u16) << 8 | o[3] as u16;
+    v6([0, 0, 0, 0, 0, 0, hi, lo], len, class, name, rfc, global)
 }
 
 /// IANA IPv6 Special-Purpose Address Registry (plus the RFC 4291 blocks the RFC 3493

@@ -21,16 +21,9 @@ fn provider() -> Arc<CryptoProvider> {
 
 /// A client configuration trusting the Mozilla root store (webpki-roots).
 pub fn webpki_config() -> Arc<ClientConfig> {
-    let roots = rustls::RootCertStore {
+    config_with_roots(rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    Arc::new(
-        ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .expect("ring supports the default versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    )
+    })
 }
 
 /// A client configuration trusting exactly `roots` (e.g. a test CA).
