@@ -1,0 +1,214 @@
+//! What happened on earlier connects to a destination (RFC 8305 §4 lets a client use
+//! "historical data" when sorting; RFC 6724 §2.1 and §7 describe the same idea for address
+//! selection). The next connect to that host and port tries the family that worked first
+//! and moves addresses that failed or were slow to the end of their family, so a
+//! destination with black-holed IPv6 connects at once the second time.
+//!
+//! Bounded in size (default 1024 destinations, the oldest evicted first) and in age
+//! (default 10 minutes: networks change, and a family that failed may work again). The
+//! caller passes `now`; the store reads no clock and takes no lock.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use crate::Family;
+
+/// Default number of destinations remembered.
+pub const DEFAULT_CAPACITY: usize = 1024;
+/// Default age after which an outcome is forgotten.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(600);
+/// Most failed addresses remembered per destination.
+const MAX_FAILED: usize = 16;
+
+#[derive(Debug, Clone)]
+struct Entry {
+    updated: Instant,
+    winner: Option<(IpAddr, Duration)>,
+    failed: Vec<IpAddr>,
+}
+
+/// What the cache knows about one destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct History {
+    /// The family of the address that won last time.
+    pub prefer: Option<Family>,
+    /// The address that won last time and its handshake time.
+    pub winner: Option<(IpAddr, Duration)>,
+    /// Addresses that failed or were slower than the winner last time.
+    pub demoted: Vec<IpAddr>,
+    /// How old this knowledge is.
+    pub age: Duration,
+}
+
+/// A bounded store of connect outcomes per destination (host name, case and trailing dot
+/// ignored, and port).
+#[derive(Debug, Clone)]
+pub struct HistoryCache {
+    capacity: usize,
+    max_age: Duration,
+    entries: HashMap<(String, u16), Entry>,
+}
+
+impl Default for HistoryCache {
+    fn default() -> Self {
+        HistoryCache::new(DEFAULT_CAPACITY, DEFAULT_MAX_AGE)
+    }
+}
+
+fn key(host: &str, port: u16) -> (String, u16) {
+    (host.trim_end_matches('.').to_ascii_lowercase(), port)
+}
+
+impl HistoryCache {
+    /// At most `capacity` destinations (at least 1), each kept `max_age`.
+    pub fn new(capacity: usize, max_age: Duration) -> HistoryCache {
+        HistoryCache {
+            capacity: capacity.max(1),
+            max_age,
+            entries: HashMap::new(),
+        }
+    }
+
+    /// What is known about `host` port `port` at `now`, if younger than the maximum age
+    /// (an older entry is dropped).
+    pub fn get(&mut self, host: &str, port: u16, now: Instant) -> Option<History> {
+        let k = key(host, port);
+        let e = self.entries.get(&k)?;
+        let age = now.saturating_duration_since(e.updated);
+        if age > self.max_age {
+            self.entries.remove(&k);
+            return None;
+        }
+        Some(History {
+            prefer: e.winner.map(|(ip, _)| Family::of(ip)),
+            winner: e.winner,
+            demoted: e.failed.clone(),
+            age,
+        })
+    }
+
+    /// Remember the outcome of a connect at `now`: the winner (if any) with its handshake
+    /// time, and the addresses that failed or were still pending when another won.
+    pub fn record(
+        &mut self,
+        host: &str,
+        port: u16,
+        winner: Option<(SocketAddr, Duration)>,
+        bad: &[IpAddr],
+        now: Instant,
+    ) {
+        let k = key(host, port);
+        if !self.entries.contains_key(&k) && self.entries.len() >= self.capacity {
+            let oldest = self
+                .entries
+                .iter()
+                .min_by_key(|(_, e)| e.updated)
+                .map(|(k, _)| k.clone());
+            if let Some(o) = oldest {
+                self.entries.remove(&o);
+            }
+        }
+        let e = self.entries.entry(k).or_insert(Entry {
+            updated: now,
+            winner: None,
+            failed: Vec::new(),
+        });
+        e.updated = now;
+        let won = winner.map(|(addr, _)| addr.ip());
+        e.winner = winner.map(|(addr, rtt)| (addr.ip(), rtt));
+        if let Some(w) = won {
+            e.failed.retain(|ip| *ip != w);
+        }
+        for ip in bad {
+            if !e.failed.contains(ip) && Some(*ip) != won {
+                e.failed.push(*ip);
+            }
+        }
+        let excess = e.failed.len().saturating_sub(MAX_FAILED);
+        e.failed.drain(..excess);
+    }
+
+    /// Destinations remembered (including ones past their age not yet pruned).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Forget everything.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sa(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn remembers_winner_and_failures_then_ages_out() {
+        let t0 = Instant::now();
+        let mut c = HistoryCache::new(4, Duration::from_secs(60));
+        let bad: IpAddr = "2001:db8::1".parse().unwrap();
+        c.record(
+            "Example.",
+            80,
+            Some((sa("192.0.2.1:80"), Duration::from_millis(3))),
+            &[bad],
+            t0,
+        );
+        let h = c
+            .get("example", 80, t0 + Duration::from_secs(5))
+            .expect("cached");
+        assert_eq!(h.prefer, Some(Family::V4));
+        assert_eq!(h.demoted, vec![bad]);
+        assert_eq!(h.age, Duration::from_secs(5));
+        assert!(c.get("example", 81, t0).is_none());
+        assert!(c.get("example", 80, t0 + Duration::from_secs(61)).is_none());
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn bounded_size_evicts_oldest() {
+        let t0 = Instant::now();
+        let mut c = HistoryCache::new(2, Duration::from_secs(600));
+        for (i, h) in ["a", "b", "c"].iter().enumerate() {
+            c.record(h, 1, None, &[], t0 + Duration::from_secs(i as u64));
+        }
+        let t = t0 + Duration::from_secs(3);
+        assert_eq!(c.len(), 2);
+        assert!(c.get("a", 1, t).is_none());
+        assert!(c.get("c", 1, t).is_some());
+    }
+
+    #[test]
+    fn a_later_win_clears_the_failure_and_failures_are_bounded() {
+        let t0 = Instant::now();
+        let mut c = HistoryCache::default();
+        c.record("h", 1, None, &["2001:db8::1".parse().unwrap()], t0);
+        c.record(
+            "h",
+            1,
+            Some((sa("[2001:db8::1]:1"), Duration::from_millis(1))),
+            &[],
+            t0,
+        );
+        let h = c.get("h", 1, t0).unwrap();
+        assert!(h.demoted.is_empty());
+        assert_eq!(h.prefer, Some(Family::V6));
+        let many: Vec<IpAddr> = (0..40u8).map(|n| IpAddr::from([192, 0, 2, n])).collect();
+        c.record("h", 1, None, &many, t0);
+        let h = c.get("h", 1, t0).unwrap();
+        assert_eq!(h.demoted.len(), MAX_FAILED);
+        assert_eq!(h.demoted[MAX_FAILED - 1], many[39], "the newest are kept");
+        assert_eq!(h.prefer, None);
+    }
+}

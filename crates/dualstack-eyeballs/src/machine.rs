@@ -1,0 +1,539 @@
+//! [`HappyEyeballs`]: one run of RFC 8305 as a state machine that takes `now` and inputs
+//! and gives actions and a timeout, quinn-proto style.
+//!
+//! - §3: both queries go out together, AAAA first. If the preferred family's answer comes
+//!   first, connecting starts at once; if the other family answers first, the machine
+//!   waits up to the Resolution Delay for the preferred one, then starts with what it has.
+//! - §4: addresses are tried in the [`Order`] (history first, then interleaved); answers
+//!   that arrive late are merged into the addresses not yet tried.
+//! - §5: the next attempt starts a Connection Attempt Delay after the previous, or at
+//!   once when an attempt fails. The first to connect wins and the others are cancelled.
+//! - An overall timeout bounds everything, DNS included.
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr, SocketAddrV6};
+use std::time::{Duration, Instant};
+
+use crate::io::{
+    Action, AttemptEnd, AttemptId, AttemptRecord, CancelReason, FailReason, Failure, FamilyAnswer,
+    Input, Mode, Outcome, Resolved, Target, Trace, TraceKind,
+};
+use crate::{nat64, unmap, Config, Family, History, Order};
+
+/// One Happy Eyeballs run.
+///
+/// Drive it like this: after creating it and after every [`handle`](Self::handle), take
+/// every action from [`poll_action`](Self::poll_action) and perform it; then wait until
+/// the next input or until [`poll_timeout`](Self::poll_timeout), whichever is first, and
+/// call `poll_action` again with the new `now`. The run ends with [`Action::Done`].
+#[derive(Debug)]
+pub struct HappyEyeballs {
+    cfg: Config,
+    mode: Mode,
+    port: u16,
+    scope_id: u32,
+    name: bool,
+    start: Instant,
+    deadline: Instant,
+    allowed: Vec<Family>,
+    prefer: Family,
+    awaiting_nat64: Option<std::net::Ipv4Addr>,
+    pending: Vec<Family>,
+    order: Order,
+    connecting: bool,
+    res_deadline: Option<Instant>,
+    next_at: Instant,
+    active: Vec<(AttemptId, SocketAddr, Duration)>,
+    next_id: u32,
+    attempts: Vec<AttemptRecord>,
+    lookups: Vec<FamilyAnswer>,
+    queue: VecDeque<Action>,
+    done: bool,
+}
+
+fn socket_addr(ip: IpAddr, port: u16, scope_id: u32) -> SocketAddr {
+    match ip {
+        IpAddr::V6(v6) => SocketAddr::V6(SocketAddrV6::new(v6, port, 0, scope_id)),
+        v4 => SocketAddr::new(v4, port),
+    }
+}
+
+fn unmap_socket(sa: SocketAddr) -> SocketAddr {
+    match sa {
+        SocketAddr::V6(v6) if v6.ip().to_ipv4_mapped().is_some() => {
+            SocketAddr::new(unmap(sa.ip()), sa.port())
+        }
+        other => other,
+    }
+}
+
+impl HappyEyeballs {
+    /// Start a run at `now` for `target` port `port`. `history` (from a
+    /// [`HistoryCache`](crate::HistoryCache)) is used for names only.
+    pub fn new(
+        cfg: &Config,
+        mode: Mode,
+        target: Target,
+        port: u16,
+        history: Option<History>,
+        now: Instant,
+    ) -> HappyEyeballs {
+        let mut cfg = cfg.clone();
+        cfg.attempt_delay = cfg.clamped_attempt_delay();
+        cfg.first_family_count = cfg.first_family_count.max(1);
+        let allowed = cfg.allowed_families();
+        let prefer = match allowed.as_deref() {
+            Some([only]) => *only,
+            _ => cfg.prefer,
+        };
+        let mut m = HappyEyeballs {
+            deadline: now + cfg.timeout,
+            order: Order::new(prefer, cfg.first_family_count, Vec::new()),
+            cfg,
+            mode,
+            port,
+            scope_id: 0,
+            name: matches!(target, Target::Name),
+            start: now,
+            allowed: allowed.clone().unwrap_or_default(),
+            prefer,
+            awaiting_nat64: None,
+            pending: Vec::new(),
+            connecting: false,
+            res_deadline: None,
+            next_at: now,
+            active: Vec::new(),
+            next_id: 0,
+            attempts: Vec::new(),
+            lookups: Vec::new(),
+            queue: VecDeque::new(),
+            done: false,
+        };
+        if allowed.is_none() {
+            m.fail(
+                now,
+                FailReason::FamilyMismatch {
+                    family: m.cfg.family,
+                    source: m.cfg.source,
+                    literal: None,
+                },
+            );
+            return m;
+        }
+        match target {
+            Target::Literal { ip, scope_id } => {
+                let ip = unmap(ip);
+                m.scope_id = scope_id;
+                m.trace(now, TraceKind::Literal { ip });
+                match ip {
+                    IpAddr::V4(v4) if m.cfg.nat64 && m.allowed.contains(&Family::V6) => {
+                        m.awaiting_nat64 = Some(v4);
+                        m.queue.push_back(Action::DiscoverNat64 { ip: v4 });
+                    }
+                    _ => m.literal_ready(now, ip),
+                }
+            }
+            Target::Name => {
+                let mut demoted = Vec::new();
+                if let Some(h) = history {
+                    if let Some(f) = h.prefer.filter(|f| m.allowed.contains(f)) {
+                        m.prefer = f;
+                    }
+                    m.trace(
+                        now,
+                        TraceKind::CacheHit {
+                            prefer: m.prefer,
+                            age: h.age,
+                            demoted: h.demoted.clone(),
+                        },
+                    );
+                    demoted = h.demoted;
+                }
+                m.order = Order::new(m.prefer, m.cfg.first_family_count, demoted);
+                for family in m.allowed.clone() {
+                    m.queue.push_back(Action::SendQuery { family });
+                }
+                for family in m.allowed.clone() {
+                    m.trace(now, TraceKind::QuerySent { family });
+                }
+                m.pending = m.allowed.clone();
+            }
+        }
+        m
+    }
+
+    /// Whether the run is over (no more actions, no timeout).
+    pub fn is_done(&self) -> bool {
+        self.done && self.queue.is_empty()
+    }
+
+    /// When the machine next wants [`poll_action`](Self::poll_action) called if nothing
+    /// else happens first. `None` once the run is over.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.done {
+            return None;
+        }
+        let mut t = self.deadline;
+        if !self.connecting {
+            if let Some(r) = self.res_deadline {
+                t = t.min(r);
+            }
+        } else if self.can_stagger() {
+            t = t.min(self.next_at);
+        }
+        Some(t)
+    }
+
+    /// Feed what happened at `now`. Inputs the run no longer waits for (an attempt already
+    /// cancelled, a family already answered) are ignored.
+    pub fn handle(&mut self, now: Instant, input: Input) {
+        if self.done {
+            return;
+        }
+        if now >= self.deadline {
+            self.time_out(now);
+            return;
+        }
+        match input {
+            Input::Answer { family, result } => {
+                if !self.pending.contains(&family) {
+                    return;
+                }
+                self.pending.retain(|f| *f != family);
+                let (addrs, error) = match result {
+                    Ok(v) => (
+                        v.into_iter()
+                            .map(unmap)
+                            .filter(|ip| Family::of(*ip) == family)
+                            .collect::<Vec<_>>(),
+                        None,
+                    ),
+                    Err(e) => (Vec::new(), Some(e)),
+                };
+                self.trace(
+                    now,
+                    TraceKind::Answer {
+                        family,
+                        addrs: addrs.clone(),
+                        error: error.clone(),
+                    },
+                );
+                self.order.add(&addrs);
+                self.lookups.push(FamilyAnswer {
+                    family,
+                    addrs,
+                    error,
+                    elapsed: Some(self.at(now)),
+                });
+            }
+            Input::ResolverDone => {
+                for family in std::mem::take(&mut self.pending) {
+                    self.lookups.push(FamilyAnswer {
+                        family,
+                        addrs: Vec::new(),
+                        error: Some("the resolver gave no answer".into()),
+                        elapsed: None,
+                    });
+                }
+            }
+            Input::Nat64Prefix(prefix) => {
+                let Some(v4) = self.awaiting_nat64.take() else {
+                    return;
+                };
+                let mut ip = IpAddr::V4(v4);
+                if let Some((p, len)) = prefix {
+                    if let Some(s) = nat64::synthesize(p, len, v4) {
+                        ip = IpAddr::V6(s);
+                        self.trace(
+                            now,
+                            TraceKind::Nat64 {
+                                ip: IpAddr::V4(v4),
+                                synthesized: ip,
+                                prefix: p,
+                                prefix_len: len,
+                            },
+                        );
+                    }
+                }
+                self.literal_ready(now, ip);
+            }
+            Input::Connected { id } => {
+                let Some(pos) = self.active.iter().position(|a| a.0 == id) else {
+                    return;
+                };
+                let (_, addr, started) = self.active.remove(pos);
+                let elapsed = self.at(now);
+                let rtt = elapsed.saturating_sub(started);
+                let peer = unmap_socket(addr);
+                self.trace(
+                    now,
+                    TraceKind::Connected {
+                        id,
+                        addr: peer,
+                        rtt,
+                    },
+                );
+                let mut slow = Vec::new();
+                for (other, a, s) in std::mem::take(&mut self.active) {
+                    self.trace(
+                        now,
+                        TraceKind::Cancelled {
+                            id: other,
+                            addr: a,
+                            reason: CancelReason::Won(peer),
+                        },
+                    );
+                    self.queue.push_back(Action::CancelAttempt { id: other });
+                    if s < started {
+                        slow.push(a.ip());
+                    }
+                }
+                if self.name {
+                    let mut demote: Vec<IpAddr> =
+                        self.attempts.iter().map(|a| a.addr.ip()).collect();
+                    demote.extend(slow);
+                    self.queue.push_back(Action::Remember {
+                        winner: Some((peer, rtt)),
+                        demote,
+                    });
+                }
+                self.finish(Outcome::Connected {
+                    id,
+                    addr: peer,
+                    rtt,
+                    elapsed,
+                });
+            }
+            Input::Failed { id, error } => {
+                let Some(pos) = self.active.iter().position(|a| a.0 == id) else {
+                    return;
+                };
+                let (_, addr, started) = self.active.remove(pos);
+                self.trace(
+                    now,
+                    TraceKind::AttemptFailed {
+                        id,
+                        addr,
+                        error: error.clone(),
+                    },
+                );
+                self.attempts.push(AttemptRecord {
+                    id: Some(id),
+                    addr,
+                    started: Some(started),
+                    ended: self.at(now),
+                    end: AttemptEnd::Failed(error),
+                });
+                // §5: a failed attempt frees the slot: the next one starts now.
+                self.next_at = now;
+            }
+        }
+    }
+
+    /// The next thing to do at `now`, if any. Call until it returns `None`.
+    pub fn poll_action(&mut self, now: Instant) -> Option<Action> {
+        if self.queue.is_empty() && !self.done {
+            self.step(now);
+        }
+        self.queue.pop_front()
+    }
+
+    fn at(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.start)
+    }
+
+    fn trace(&mut self, now: Instant, kind: TraceKind) {
+        let at = self.at(now);
+        self.queue.push_back(Action::Trace(Trace { at, kind }));
+    }
+
+    fn finish(&mut self, outcome: Outcome) {
+        self.done = true;
+        self.queue.push_back(Action::Done(outcome));
+    }
+
+    fn fail(&mut self, now: Instant, reason: FailReason) {
+        let f = Failure {
+            reason,
+            attempts: std::mem::take(&mut self.attempts),
+            lookups: std::mem::take(&mut self.lookups),
+            elapsed: self.at(now),
+        };
+        self.finish(Outcome::Failed(f));
+    }
+
+    fn resolved(&mut self, now: Instant, literal: bool) {
+        let r = Resolved {
+            literal,
+            prefer: self.prefer,
+            answers: std::mem::take(&mut self.lookups),
+            order: self.order.preview(),
+            elapsed: self.at(now),
+        };
+        self.finish(Outcome::Resolved(r));
+    }
+
+    fn literal_ready(&mut self, now: Instant, ip: IpAddr) {
+        if !self.allowed.contains(&Family::of(ip)) {
+            self.fail(
+                now,
+                FailReason::FamilyMismatch {
+                    family: self.cfg.family,
+                    source: self.cfg.source,
+                    literal: Some(ip),
+                },
+            );
+            return;
+        }
+        self.prefer = Family::of(ip);
+        self.order = Order::new(self.prefer, 1, Vec::new());
+        self.order.add(&[ip]);
+        if self.mode == Mode::Resolve {
+            self.resolved(now, true);
+        }
+    }
+
+    fn can_stagger(&self) -> bool {
+        self.connecting && !self.cfg.serial && !self.active.is_empty() && self.order.has_next()
+    }
+
+    fn step(&mut self, now: Instant) {
+        if now >= self.deadline {
+            self.time_out(now);
+            return;
+        }
+        if self.awaiting_nat64.is_some() {
+            return;
+        }
+        if self.mode == Mode::Resolve {
+            if self.pending.is_empty() {
+                self.resolved(now, false);
+            }
+            return;
+        }
+        if !self.connecting {
+            if self.pending.is_empty() {
+                self.connecting = true;
+            } else if self.order.has_next() && !self.cfg.serial {
+                if !self.pending.contains(&self.prefer) {
+                    // §3: the preferred family answered with addresses: go now.
+                    self.connecting = true;
+                } else if self.res_deadline.is_none() {
+                    // §3: the other family answered first: give the preferred one a moment.
+                    let delay = self.cfg.resolution_delay;
+                    self.res_deadline = Some(now + delay);
+                    let waiting_for = self.prefer;
+                    self.trace(now, TraceKind::ResolutionDelay { waiting_for, delay });
+                    if delay.is_zero() {
+                        self.connecting = true;
+                    }
+                }
+            }
+        }
+        if !self.connecting && self.res_deadline.is_some_and(|d| now >= d) {
+            self.connecting = true;
+            let waiting_for = self.prefer;
+            self.trace(now, TraceKind::ResolutionDelayExpired { waiting_for });
+        }
+        if self.connecting && (self.active.is_empty() || (!self.cfg.serial && now >= self.next_at))
+        {
+            if let Some(ip) = self.order.next() {
+                let scope = if ip.is_ipv6() { self.scope_id } else { 0 };
+                let addr = socket_addr(ip, self.port, scope);
+                let id = AttemptId(self.next_id);
+                self.next_id += 1;
+                self.trace(now, TraceKind::AttemptStarted { id, addr });
+                self.queue.push_back(Action::StartAttempt { id, addr });
+                self.active.push((id, addr, self.at(now)));
+                self.next_at = now + self.cfg.attempt_delay;
+            }
+        }
+        if self.active.is_empty() && !self.order.has_next() && self.pending.is_empty() {
+            let reason = if !self.attempts.is_empty() {
+                FailReason::AllFailed
+            } else if let [only] = self.allowed[..] {
+                FailReason::NoneOfFamily {
+                    family: only,
+                    source: self.cfg.source.filter(|_| self.cfg.family.is_none()),
+                }
+            } else {
+                FailReason::NoAddresses
+            };
+            if self.name {
+                let demote = self.attempts.iter().map(|a| a.addr.ip()).collect();
+                self.queue.push_back(Action::Remember {
+                    winner: None,
+                    demote,
+                });
+            }
+            self.fail(now, reason);
+        }
+    }
+
+    fn time_out(&mut self, now: Instant) {
+        let ended = self.at(now);
+        for (id, addr, started) in std::mem::take(&mut self.active) {
+            self.trace(
+                now,
+                TraceKind::Cancelled {
+                    id,
+                    addr,
+                    reason: CancelReason::TimedOut,
+                },
+            );
+            self.queue.push_back(Action::CancelAttempt { id });
+            self.attempts.push(AttemptRecord {
+                id: Some(id),
+                addr,
+                started: Some(started),
+                ended,
+                end: AttemptEnd::TimedOut,
+            });
+        }
+        if self.mode == Mode::Connect {
+            while let Some(ip) = self.order.next() {
+                let scope = if ip.is_ipv6() { self.scope_id } else { 0 };
+                self.attempts.push(AttemptRecord {
+                    id: None,
+                    addr: socket_addr(ip, self.port, scope),
+                    started: None,
+                    ended,
+                    end: AttemptEnd::NotTried,
+                });
+            }
+        }
+        for family in std::mem::take(&mut self.pending) {
+            self.lookups.push(FamilyAnswer {
+                family,
+                addrs: Vec::new(),
+                error: Some("no answer before the overall timeout".into()),
+                elapsed: None,
+            });
+        }
+        let timeout = self.cfg.timeout;
+        self.trace(now, TraceKind::TimedOut { timeout });
+        if self.mode == Mode::Resolve {
+            let literal = !self.name;
+            self.resolved(now, literal);
+            return;
+        }
+        if self.name {
+            let demote: Vec<IpAddr> = self
+                .attempts
+                .iter()
+                .filter(|a| a.started.is_some())
+                .map(|a| a.addr.ip())
+                .collect();
+            if !demote.is_empty() {
+                self.queue.push_back(Action::Remember {
+                    winner: None,
+                    demote,
+                });
+            }
+        }
+        self.fail(now, FailReason::TimedOut { timeout });
+    }
+}
+
+#[cfg(test)]
+mod tests;
