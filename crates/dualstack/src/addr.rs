@@ -223,17 +223,7 @@ pub fn reverse_name(ip: IpAddr) -> String {
 /// `prefix_len` bits (32, 40, 48, 56, 64 or 96). Bits 64–71 (the "u" octet) are skipped.
 /// `None` for any other prefix length.
 pub fn nat64_extract(ip: Ipv6Addr, prefix_len: u8) -> Option<Ipv4Addr> {
-    let o = ip.octets();
-    let v4 = match prefix_len {
-        32 => [o[4], o[5], o[6], o[7]],
-        40 => [o[5], o[6], o[7], o[9]],
-        48 => [o[6], o[7], o[9], o[10]],
-        56 => [o[7], o[9], o[10], o[11]],
-        64 => [o[9], o[10], o[11], o[12]],
-        96 => [o[12], o[13], o[14], o[15]],
-        _ => return None,
-    };
-    Some(Ipv4Addr::from(v4))
+    dualstack_eyeballs::nat64::extract(ip, prefix_len)
 }
 
 /// Synthesize the IPv6 address for `v4` under a NAT64 `prefix` of `prefix_len` bits
@@ -246,23 +236,7 @@ pub fn nat64_extract(ip: Ipv6Addr, prefix_len: u8) -> Option<Ipv4Addr> {
 /// assert_eq!(v6.unwrap().to_string(), "64:ff9b::c000:221");
 /// ```
 pub fn nat64_synthesize(prefix: Ipv6Addr, prefix_len: u8, v4: Ipv4Addr) -> Option<Ipv6Addr> {
-    let at: &[usize] = match prefix_len {
-        32 => &[4, 5, 6, 7],
-        40 => &[5, 6, 7, 9],
-        48 => &[6, 7, 9, 10],
-        56 => &[7, 9, 10, 11],
-        64 => &[9, 10, 11, 12],
-        96 => &[12, 13, 14, 15],
-        _ => return None,
-    };
-    let p = prefix.octets();
-    let mut o = [0u8; 16];
-    let keep = usize::from(prefix_len / 8);
-    o[..keep].copy_from_slice(&p[..keep]);
-    for (i, b) in at.iter().zip(v4.octets()) {
-        o[*i] = b;
-    }
-    Some(Ipv6Addr::from(o))
+    dualstack_eyeballs::nat64::synthesize(prefix, prefix_len, v4)
 }
 
 /// One thing an address is. Serialized in kebab-case (`v4-mapped`, `multicast-link-local`).

@@ -460,8 +460,7 @@ fn resolver_info(opts: &ProbeOptions) -> ResolverInfo {
         info.options = options;
     }
     if let Ok(text) = std::fs::read_to_string(&opts.hosts) {
-        info.localhost =
-            crate::connect::resolver::hosts_lookup(&text, "localhost").unwrap_or_default();
+        info.localhost = crate::connect::hosts_lookup(&text, "localhost").unwrap_or_default();
     }
     info.localhost_ipv4 = info.localhost.iter().any(IpAddr::is_ipv4);
     info.localhost_ipv6 = info.localhost.iter().any(IpAddr::is_ipv6);

@@ -302,7 +302,7 @@ async fn hosts_file_answers_both_families_without_dns() {
     let r = HickoryResolver::with_name_servers(&[d.addr()]).hosts_file(Some(hosts));
     let res = Connector::new()
         .resolver(Arc::new(r))
-        .resolve("localhost")
+        .resolve("localhost", 80)
         .await
         .unwrap();
     assert_eq!(res.order, vec![LO4.parse::<IpAddr>().unwrap()]);

@@ -102,13 +102,13 @@ async fn custom_attempt_delay_is_used_and_clamped() {
     );
     let c = connector(dns((0, &[V6A]), (0, &[V4A]))).attempt_delay(ms(1));
     assert_eq!(
-        c.get_attempt_delay(),
+        c.config().attempt_delay,
         ms(10),
         "RFC 8305 §5: never below 10 ms"
     );
     assert_eq!(c.connect_with(&a, "h", PORT).await.unwrap().elapsed, ms(11));
     let c = Connector::new().attempt_delay(Duration::from_secs(9));
-    assert_eq!(c.get_attempt_delay(), Duration::from_secs(2));
+    assert_eq!(c.config().attempt_delay, Duration::from_secs(2));
 }
 
 #[tokio::test(start_paused = true)]
@@ -512,7 +512,7 @@ async fn only_one_family_answers_no_wait() {
 #[tokio::test(start_paused = true)]
 async fn resolve_reports_answers_times_and_order() {
     let c = connector(dns((30, &[V6A, V6B]), (10, &[V4A, V4B])));
-    let r = c.resolve("h").await.unwrap();
+    let r = c.resolve("h", PORT).await.unwrap();
     assert_eq!(r.answers[0].family, Family::V4);
     assert_eq!(r.answers[0].elapsed, Some(ms(10)));
     assert_eq!(r.answers[1].family, Family::V6);

@@ -8,10 +8,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use dualstack::addr::Family;
-use dualstack::connect::event::fmt_duration;
 use dualstack::connect::{
     ConnectError, Connection, Connector, Event, HickoryResolver, OutcomeCache, Resolve,
-    SystemResolver,
+    SystemResolver, DEFAULT_ATTEMPT_DELAY, DEFAULT_FIRST_FAMILY_COUNT, DEFAULT_PREFER,
+    DEFAULT_RESOLUTION_DELAY, DEFAULT_TIMEOUT,
 };
 use serde::Serialize;
 
@@ -24,6 +24,26 @@ pub enum ResolverKind {
     Hickory,
     /// The C library's getaddrinfo (both answers arrive together).
     System,
+}
+
+/// A library default as the CLI writes durations (`250ms`, `10s`), for clap's help.
+fn default_duration(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+/// Milliseconds with up to three decimals: `0.412 ms`, `250 ms`, `12.50 s`. The same
+/// format as the library's timeline, so a summary line and `--trace` read alike.
+pub(super) fn fmt_duration(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1e3;
+    if ms >= 10_000.0 {
+        format!("{:.2} s", ms / 1e3)
+    } else if ms >= 100.0 {
+        format!("{ms:.0} ms")
+    } else if ms >= 10.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{ms:.3} ms")
+    }
 }
 
 fn parse_family(s: &str) -> Result<Family, String> {
@@ -53,21 +73,21 @@ pub struct ConnectOpts {
     /// Use IPv6 only (send only the AAAA query).
     #[arg(short = '6')]
     pub ipv6: bool,
-    /// Family to try first when there is no history (default ipv6).
+    /// Family to try first when there is no history [default: ipv6].
     #[arg(long, value_name = "ipv4|ipv6", value_parser = parse_family)]
     pub prefer: Option<Family>,
     /// Connection Attempt Delay before the next address is tried (RFC 8305 §5; 10ms to 2s).
-    #[arg(long, value_name = "DUR", value_parser = args::attempt_delay, default_value = "250ms")]
+    #[arg(long, value_name = "DUR", value_parser = args::attempt_delay, default_value = default_duration(DEFAULT_ATTEMPT_DELAY))]
     pub attempt_delay: Duration,
     /// How long to wait for AAAA when A answers first (RFC 8305 §3; 0 to 2s).
-    #[arg(long, value_name = "DUR", value_parser = args::resolution_delay, default_value = "50ms")]
+    #[arg(long, value_name = "DUR", value_parser = args::resolution_delay, default_value = default_duration(DEFAULT_RESOLUTION_DELAY))]
     pub resolution_delay: Duration,
     /// Preferred-family addresses tried before the first of the other family (RFC 8305 §4;
     /// 1 to 64).
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = args::count(args::FIRST_FAMILY_COUNT))]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_FIRST_FAMILY_COUNT, value_parser = args::count(args::FIRST_FAMILY_COUNT))]
     pub first_family_count: usize,
     /// Overall timeout, DNS included (1ms to 1day).
-    #[arg(long, value_name = "DUR", value_parser = args::timeout, default_value = "10s")]
+    #[arg(long, value_name = "DUR", value_parser = args::timeout, default_value = default_duration(DEFAULT_TIMEOUT))]
     pub timeout: Duration,
     /// Bind to this local address (only destinations of its family are tried).
     #[arg(long, value_name = "ADDR", value_parser = parse_source)]
@@ -131,11 +151,13 @@ impl ConnectOpts {
         if self.first_family_count == 0 {
             return Err(CliError::usage("--first-family-count must be at least 1"));
         }
+        // args::attempt_delay admits only RFC 8305 §5's range: the connector's clamp never
+        // changes the value given.
         let c = Connector::new()
             .attempt_delay(self.attempt_delay)
             .resolution_delay(self.resolution_delay)
             .first_address_family_count(self.first_family_count)
-            .prefer(self.prefer.unwrap_or(Family::V6))
+            .prefer(self.prefer.unwrap_or(DEFAULT_PREFER))
             .family(self.family())
             .source(self.source)
             .timeout(self.timeout)
@@ -143,13 +165,6 @@ impl ConnectOpts {
             .nat64(!self.no_nat64)
             .resolver(resolver)
             .cache((!self.no_cache).then(process_cache));
-        if c.get_attempt_delay() != self.attempt_delay {
-            super::warn(format_args!(
-                "--attempt-delay {} is outside 10ms–2s (RFC 8305 §5); using {}",
-                fmt_duration(self.attempt_delay),
-                fmt_duration(c.get_attempt_delay())
-            ));
-        }
         Ok(c)
     }
 
@@ -203,6 +218,9 @@ pub struct ResolveArgs {
     /// Host name or IP literal.
     #[arg(value_parser = args::host)]
     pub host: String,
+    /// The port a connect would use: its history (outcome cache) applies.
+    #[arg(value_parser = clap::value_parser!(u16))]
+    pub port: Option<u16>,
     #[command(flatten)]
     pub opts: ConnectOpts,
 }
@@ -351,7 +369,7 @@ struct ResolveReport<'a> {
 pub fn run_resolve(args: ResolveArgs) -> CliResult {
     let connector = args.opts.connector()?;
     let rt = runtime()?;
-    let res = rt.block_on(connector.resolve(&args.host));
+    let res = rt.block_on(connector.resolve(&args.host, args.port.unwrap_or(0)));
     rt.shutdown_background();
     let res = match res {
         Ok(r) => r,

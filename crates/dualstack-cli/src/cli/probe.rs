@@ -4,12 +4,11 @@ use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 
 use dualstack::addr::Family;
-use dualstack::connect::event::fmt_duration;
 use dualstack::connect::Event;
 use dualstack::probe::{self, Audience, Check, ProbeOptions, Report, Route};
 use serde::Serialize;
 
-use super::connect::ConnectOpts;
+use super::connect::{fmt_duration, ConnectOpts};
 use super::{runtime, CliError, CliResult, Exit};
 
 /// Report this host's dual-stack state: socket support, bindv6only, disable_ipv6, dual

@@ -9,7 +9,10 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::event::{fmt_duration, Event};
+use dualstack_eyeballs::FailReason;
+
 use crate::addr::Family;
+pub use dualstack_eyeballs::FamilyAnswer;
 
 /// Why one connection attempt to one address did not produce the connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -30,6 +33,7 @@ pub struct AttemptError {
 /// The cause of a failed attempt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Cause {
     /// The operating system reported an error (refused, unreachable, ...).
     Io {
@@ -91,21 +95,10 @@ impl fmt::Display for AttemptError {
     }
 }
 
-/// What one DNS query gave, kept for the error message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LookupOutcome {
-    /// The family asked for.
-    pub family: Family,
-    /// The addresses (empty on failure).
-    pub addrs: Vec<IpAddr>,
-    /// Why there are none, when there are none.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
 /// Why the connect as a whole failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Reason {
     /// The host name is empty or not a valid name.
     InvalidHost,
@@ -162,7 +155,7 @@ pub struct ConnectError {
     /// Every address, in the order tried, with its own cause and timing.
     pub attempts: Vec<AttemptError>,
     /// The DNS answers (empty for IP literals).
-    pub lookups: Vec<LookupOutcome>,
+    pub lookups: Vec<FamilyAnswer>,
     /// Time from the start of the connect to the failure.
     #[serde(rename = "elapsed_ms", serialize_with = "ms")]
     pub elapsed: Duration,
@@ -263,6 +256,28 @@ impl fmt::Display for ConnectError {
 }
 
 impl std::error::Error for ConnectError {}
+
+impl From<FailReason> for Reason {
+    fn from(r: FailReason) -> Reason {
+        match r {
+            FailReason::FamilyMismatch {
+                family,
+                source,
+                literal,
+            } => Reason::FamilyMismatch {
+                family,
+                source,
+                literal,
+            },
+            FailReason::NoAddresses => Reason::NoAddresses,
+            FailReason::NoneOfFamily { family, source } => Reason::NoneOfFamily { family, source },
+            FailReason::AllFailed => Reason::AllFailed,
+            FailReason::TimedOut { timeout } => Reason::TimedOut { timeout },
+            // A reason this version of the library does not know yet.
+            _ => Reason::AllFailed,
+        }
+    }
+}
 
 impl From<ConnectError> for io::Error {
     fn from(e: ConnectError) -> io::Error {

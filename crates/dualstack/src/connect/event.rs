@@ -5,8 +5,8 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use dualstack_eyeballs::{CancelReason, TraceKind};
 use serde::{Serialize, Serializer};
-use tokio::time::Instant;
 
 use crate::addr::Family;
 
@@ -27,16 +27,12 @@ pub struct Event {
 /// The kinds of [`Event`]. Serialized with an `event` tag in `snake_case`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum EventKind {
     /// The host is an IP literal: no DNS query is sent.
     Literal {
         /// The address.
         ip: IpAddr,
-    },
-    /// The host was found in the hosts file (`/etc/hosts`): no DNS query is sent.
-    HostsFile {
-        /// The addresses listed there, all families.
-        addrs: Vec<IpAddr>,
     },
     /// An IPv4 literal was translated for a NAT64 network (RFC 6052, prefix found per RFC 7050).
     Nat64 {
@@ -142,7 +138,7 @@ fn list(addrs: &[IpAddr]) -> String {
 }
 
 /// Milliseconds with up to three decimals: `0.412 ms`, `250 ms`, `2.05 s`.
-pub fn fmt_duration(d: Duration) -> String {
+pub(crate) fn fmt_duration(d: Duration) -> String {
     let ms = d.as_secs_f64() * 1e3;
     if ms >= 10_000.0 {
         format!("{:.2} s", ms / 1e3)
@@ -159,9 +155,6 @@ impl fmt::Display for EventKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             EventKind::Literal { ip } => write!(f, "{ip} is an IP literal: no DNS"),
-            EventKind::HostsFile { addrs } => {
-                write!(f, "found in the hosts file: {}; no DNS", list(addrs))
-            }
             EventKind::Nat64 {
                 ip,
                 synthesized,
@@ -229,27 +222,85 @@ impl fmt::Display for Event {
     }
 }
 
+impl EventKind {
+    /// The library's event for one step of the machine's timeline. `local` is the local
+    /// address of the winning connection (the machine knows no sockets).
+    pub(crate) fn from_trace(kind: TraceKind, local: Option<SocketAddr>) -> Option<EventKind> {
+        Some(match kind {
+            TraceKind::Literal { ip } => EventKind::Literal { ip },
+            TraceKind::Nat64 {
+                ip,
+                synthesized,
+                prefix,
+                prefix_len,
+            } => EventKind::Nat64 {
+                ip,
+                synthesized,
+                prefix: format!("{prefix}/{prefix_len}"),
+            },
+            TraceKind::CacheHit {
+                prefer,
+                age,
+                demoted,
+            } => EventKind::CacheHit {
+                prefer,
+                age,
+                demoted,
+            },
+            TraceKind::QuerySent { family } => EventKind::QuerySent { family },
+            TraceKind::Answer {
+                family,
+                addrs,
+                error,
+            } => EventKind::Answer {
+                family,
+                addrs,
+                error,
+            },
+            TraceKind::ResolutionDelay { waiting_for, delay } => {
+                EventKind::ResolutionDelay { waiting_for, delay }
+            }
+            TraceKind::ResolutionDelayExpired { waiting_for } => {
+                EventKind::ResolutionDelayExpired { waiting_for }
+            }
+            TraceKind::AttemptStarted { addr, .. } => EventKind::AttemptStarted { addr },
+            TraceKind::AttemptFailed { addr, error, .. } => {
+                EventKind::AttemptFailed { addr, error }
+            }
+            TraceKind::Connected { addr, rtt, .. } => EventKind::Connected {
+                addr,
+                local: local.unwrap_or_else(|| SocketAddr::new(unspecified(addr.ip()), 0)),
+                rtt,
+            },
+            TraceKind::Cancelled { addr, reason, .. } => EventKind::Cancelled {
+                addr,
+                reason: match reason {
+                    CancelReason::Won(peer) => format!("{peer} won"),
+                    CancelReason::TimedOut => "overall timeout".into(),
+                },
+            },
+            TraceKind::TimedOut { timeout } => EventKind::TimedOut { timeout },
+            _ => return None,
+        })
+    }
+}
+
+/// The unspecified address of `ip`'s family.
+pub(crate) fn unspecified(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+    }
+}
+
 /// Collects events with their offsets and mirrors each one to `tracing`.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Recorder {
-    start: Instant,
     events: Vec<Event>,
 }
 
 impl Recorder {
-    pub(crate) fn new(start: Instant) -> Recorder {
-        Recorder {
-            start,
-            events: Vec::new(),
-        }
-    }
-
-    pub(crate) fn elapsed(&self) -> Duration {
-        self.start.elapsed()
-    }
-
-    pub(crate) fn push(&mut self, kind: EventKind) {
-        let at = self.start.elapsed();
+    pub(crate) fn push(&mut self, at: Duration, kind: EventKind) {
         tracing::debug!(
             target: "dualstack::connect",
             at_ms = at.as_secs_f64() * 1e3,

@@ -47,46 +47,42 @@
 // its size does not matter and matching on its public fields beats boxing them.
 #![allow(clippy::result_large_err)]
 
-mod algorithm;
-pub mod attempt;
-pub mod cache;
-pub mod error;
-pub mod event;
+mod attempt;
+mod cache;
+mod driver;
+mod error;
+mod event;
 pub mod history_file;
 #[cfg(feature = "hyper")]
 pub mod hyper;
-pub mod nat64;
-pub mod resolver;
+mod nat64;
+mod resolver;
+#[cfg(any(test, feature = "test-util"))]
+mod scripted;
 pub mod svcb;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use dualstack_eyeballs::Mode;
 use serde::Serialize;
-use tokio::time::Instant;
+use tracing::Instrument;
 
-pub use attempt::{Attempt, Script, ScriptedAttempt, TcpAttempt};
-pub use cache::{History, OutcomeCache};
-pub use error::{AttemptError, Cause, ConnectError, LookupOutcome, Reason};
-pub use event::{Event, EventKind};
-pub use resolver::{
-    Answer, Answers, HickoryResolver, Resolve, ResolveError, ScriptedResolver, SystemResolver,
+pub use attempt::{Attempt, TcpAttempt};
+pub use cache::{OutcomeCache, DEFAULT_CAPACITY, DEFAULT_MAX_AGE};
+pub use dualstack_eyeballs::{
+    Config, History, DEFAULT_ATTEMPT_DELAY, DEFAULT_FIRST_FAMILY_COUNT, DEFAULT_PREFER,
+    DEFAULT_RESOLUTION_DELAY, DEFAULT_TIMEOUT, MAX_ATTEMPT_DELAY, MIN_ATTEMPT_DELAY,
 };
+pub use error::{AttemptError, Cause, ConnectError, FamilyAnswer, Reason};
+pub use event::{Event, EventKind};
+pub(crate) use resolver::hosts_lookup;
+pub use resolver::{Answer, Answers, HickoryResolver, Resolve, ResolveError, SystemResolver};
+#[cfg(any(test, feature = "test-util"))]
+pub use scripted::{Script, ScriptedAttempt, ScriptedResolver, ScriptedStream, Started};
 
 use crate::addr::Family;
-
-/// Default Connection Attempt Delay (RFC 8305 §8).
-pub const DEFAULT_ATTEMPT_DELAY: Duration = Duration::from_millis(250);
-/// Smallest allowed Connection Attempt Delay (RFC 8305 §5: "MUST NOT be less than 10 ms").
-pub const MIN_ATTEMPT_DELAY: Duration = Duration::from_millis(10);
-/// Largest allowed Connection Attempt Delay (RFC 8305 §5: "SHOULD NOT be greater than 2 s").
-pub const MAX_ATTEMPT_DELAY: Duration = Duration::from_secs(2);
-/// Default Resolution Delay (RFC 8305 §8).
-pub const DEFAULT_RESOLUTION_DELAY: Duration = Duration::from_millis(50);
-/// Default overall timeout for one connect, DNS included.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// An established connection and how it was chosen.
 #[derive(Debug)]
@@ -121,28 +117,6 @@ impl<S> Connection<S> {
     }
 }
 
-/// One family's DNS answer as [`Connector::resolve`] reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FamilyAnswer {
-    /// The family (`IPv6` = AAAA, `IPv4` = A).
-    pub family: Family,
-    /// Addresses in DNS order.
-    pub addrs: Vec<IpAddr>,
-    /// Why there are none, when there are none.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// Time from sending the queries to this answer (`None`: no answer before the timeout).
-    #[serde(rename = "elapsed_ms", serialize_with = "opt_ms")]
-    pub elapsed: Option<Duration>,
-}
-
-fn opt_ms<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-    match d {
-        Some(d) => s.serialize_f64((d.as_secs_f64() * 1e6).round() / 1e3),
-        None => s.serialize_none(),
-    }
-}
-
 /// What [`Connector::resolve`] found: each family's answer and the order the connector
 /// would try the addresses in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -165,15 +139,7 @@ pub struct Resolution {
 /// Cheap to clone; clones share the resolver and cache.
 #[derive(Clone, Debug)]
 pub struct Connector {
-    attempt_delay: Duration,
-    resolution_delay: Duration,
-    first_family_count: usize,
-    prefer: Family,
-    family: Option<Family>,
-    source: Option<IpAddr>,
-    timeout: Duration,
-    serial: bool,
-    nat64: bool,
+    config: Config,
     resolver: Arc<dyn Resolve>,
     cache: Option<Arc<OutcomeCache>>,
 }
@@ -185,20 +151,14 @@ impl Default for Connector {
 }
 
 impl Connector {
-    /// The RFC 8305 defaults: attempt delay 250 ms, resolution delay 50 ms, first address
-    /// family count 1, IPv6 preferred, both families, 10 s overall timeout, the system's
-    /// DNS configuration through [`HickoryResolver`], no outcome cache, NAT64 on.
+    /// The RFC 8305 defaults: attempt delay [`DEFAULT_ATTEMPT_DELAY`], resolution delay
+    /// [`DEFAULT_RESOLUTION_DELAY`], first address family count
+    /// [`DEFAULT_FIRST_FAMILY_COUNT`], [`DEFAULT_PREFER`] preferred, both families,
+    /// [`DEFAULT_TIMEOUT`] overall, the system's DNS configuration through
+    /// [`HickoryResolver`], no outcome cache, NAT64 on.
     pub fn new() -> Connector {
         Connector {
-            attempt_delay: DEFAULT_ATTEMPT_DELAY,
-            resolution_delay: DEFAULT_RESOLUTION_DELAY,
-            first_family_count: 1,
-            prefer: Family::V6,
-            family: None,
-            source: None,
-            timeout: DEFAULT_TIMEOUT,
-            serial: false,
-            nat64: true,
+            config: Config::default(),
             resolver: Arc::new(HickoryResolver::system()),
             cache: None,
         }
@@ -207,53 +167,53 @@ impl Connector {
     /// Connection Attempt Delay: how long an attempt has alone before the next starts
     /// (RFC 8305 §5). Clamped to [`MIN_ATTEMPT_DELAY`]–[`MAX_ATTEMPT_DELAY`].
     pub fn attempt_delay(mut self, d: Duration) -> Self {
-        self.attempt_delay = d.clamp(MIN_ATTEMPT_DELAY, MAX_ATTEMPT_DELAY);
+        self.config.attempt_delay = d.clamp(MIN_ATTEMPT_DELAY, MAX_ATTEMPT_DELAY);
         self
     }
 
     /// Resolution Delay: how long to wait for the preferred family's answer when the other
     /// family answered first (RFC 8305 §3). Zero starts at once.
     pub fn resolution_delay(mut self, d: Duration) -> Self {
-        self.resolution_delay = d;
+        self.config.resolution_delay = d;
         self
     }
 
     /// First Address Family Count: how many preferred-family addresses to try before the
     /// first of the other family (RFC 8305 §4). At least 1.
     pub fn first_address_family_count(mut self, n: usize) -> Self {
-        self.first_family_count = n.max(1);
+        self.config.first_family_count = n.max(1);
         self
     }
 
-    /// The family to try first when history says nothing (default IPv6, RFC 6724 §6).
+    /// The family to try first when history says nothing ([`DEFAULT_PREFER`], RFC 6724 §6).
     pub fn prefer(mut self, f: Family) -> Self {
-        self.prefer = f;
+        self.config.prefer = f;
         self
     }
 
     /// Only this family (`-4`/`-6`), or both (`None`). Only its query is sent.
     pub fn family(mut self, f: Option<Family>) -> Self {
-        self.family = f;
+        self.config.family = f;
         self
     }
 
     /// Bind every attempt to this local address. A socket bound to an address of one
     /// family reaches only destinations of that family, so only those are tried.
     pub fn source(mut self, ip: Option<IpAddr>) -> Self {
-        self.source = ip.map(crate::addr::unmap);
+        self.config.source = ip.map(crate::addr::unmap);
         self
     }
 
-    /// Overall timeout for one connect, DNS included (default 10 s).
+    /// Overall timeout for one connect, DNS included ([`DEFAULT_TIMEOUT`]).
     pub fn timeout(mut self, d: Duration) -> Self {
-        self.timeout = d;
+        self.config.timeout = d;
         self
     }
 
     /// The classic behaviour, for comparison: wait for both answers, then try one address
     /// after another, each until it fails (no racing).
     pub fn serial(mut self, on: bool) -> Self {
-        self.serial = on;
+        self.config.serial = on;
         self
     }
 
@@ -272,37 +232,18 @@ impl Connector {
     /// Translate IPv4 literals through the network's NAT64 prefix when there is no IPv4
     /// route (RFC 8305 §7, RFC 7050, RFC 6052). On by default.
     pub fn nat64(mut self, on: bool) -> Self {
-        self.nat64 = on;
+        self.config.nat64 = on;
         self
     }
 
-    /// The Connection Attempt Delay in use (after clamping).
-    pub fn get_attempt_delay(&self) -> Duration {
-        self.attempt_delay
-    }
-
-    /// The overall timeout.
-    pub fn get_timeout(&self) -> Duration {
-        self.timeout
+    /// The settings in use (the attempt delay after clamping).
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// The outcome cache, if any.
-    pub fn get_cache(&self) -> Option<&Arc<OutcomeCache>> {
+    pub fn outcome_cache(&self) -> Option<&Arc<OutcomeCache>> {
         self.cache.as_ref()
-    }
-
-    fn params(&self) -> algorithm::Params {
-        algorithm::Params {
-            attempt_delay: self.attempt_delay,
-            resolution_delay: self.resolution_delay,
-            first_family_count: self.first_family_count,
-            prefer: self.prefer,
-            family: self.family,
-            source: self.source,
-            timeout: self.timeout,
-            serial: self.serial,
-            nat64: self.nat64,
-        }
     }
 
     /// Connect to `host` (a name or an IP literal such as `192.0.2.1`, `2001:db8::1`,
@@ -333,15 +274,30 @@ impl Connector {
         host: &str,
         port: u16,
     ) -> Result<Connection<A::Stream>, ConnectError> {
-        algorithm::run(
-            &self.params(),
+        let span = tracing::debug_span!("connect", host, port);
+        let run = driver::run(
+            &self.config,
+            Mode::Connect,
             host,
             port,
             self.resolver.as_ref(),
             attempt,
             self.cache.as_deref(),
-        )
-        .await
+        );
+        match run.instrument(span).await? {
+            driver::Finished::Connected(c) => Ok(c),
+            driver::Finished::Resolved(_) => Err(ConnectError {
+                host: host.to_owned(),
+                port,
+                reason: Reason::Runtime {
+                    message: "internal error: a connect ended without a connection".into(),
+                },
+                attempts: Vec::new(),
+                lookups: Vec::new(),
+                elapsed: Duration::ZERO,
+                events: Vec::new(),
+            }),
+        }
     }
 
     /// [`connect`](Self::connect) for blocking code: runs on a small shared Tokio runtime
@@ -401,9 +357,10 @@ impl Connector {
         }
     }
 
-    /// Resolve `host` the way [`connect`](Self::connect) would, wait for every family's
-    /// answer (up to the overall timeout), and report the answers with their response
-    /// times and the order a connect would try the addresses in.
+    /// Resolve `host` the way [`connect`](Self::connect) to `port` would (the same
+    /// history for that destination, the same NAT64 translation of an IPv4 literal), wait
+    /// for every family's answer (up to the overall timeout), and report the answers with
+    /// their response times and the order a connect would try the addresses in.
     ///
     /// # Errors
     /// [`ConnectError`] with [`Reason::InvalidHost`] or [`Reason::FamilyMismatch`] for bad
@@ -411,118 +368,30 @@ impl Connector {
     ///
     /// # Cancel safety
     /// Cancel safe.
-    pub async fn resolve(&self, host: &str) -> Result<Resolution, ConnectError> {
-        let start = Instant::now();
-        let mut rec = event::Recorder::new(start);
-        let p = self.params();
-        let fail = |reason: Reason, rec: &mut event::Recorder| ConnectError {
-            host: host.to_owned(),
-            port: 0,
-            reason,
-            attempts: Vec::new(),
-            lookups: Vec::new(),
-            elapsed: rec.elapsed(),
-            events: rec.take(),
-        };
-        let allowed = match algorithm::allowed_families(&p) {
-            Ok(a) => a,
-            Err(r) => return Err(fail(r, &mut rec)),
-        };
-        let host_t = host.trim();
-        if host_t.is_empty() {
-            return Err(fail(Reason::InvalidHost, &mut rec));
-        }
-        let mut prefer = if allowed.len() == 1 {
-            allowed[0]
-        } else {
-            self.prefer
-        };
-        if let Some((ip, _)) = algorithm::literal(host_t) {
-            rec.push(EventKind::Literal { ip });
-            if !allowed.contains(&Family::of(ip)) {
-                return Err(fail(
-                    Reason::FamilyMismatch {
-                        family: self.family,
-                        source: self.source,
-                        literal: Some(ip),
-                    },
-                    &mut rec,
-                ));
-            }
-            return Ok(Resolution {
+    pub async fn resolve(&self, host: &str, port: u16) -> Result<Resolution, ConnectError> {
+        let span = tracing::debug_span!("resolve", host, port);
+        let run = driver::run(
+            &self.config,
+            Mode::Resolve,
+            host,
+            port,
+            self.resolver.as_ref(),
+            &TcpAttempt,
+            self.cache.as_deref(),
+        );
+        match run.instrument(span).await? {
+            driver::Finished::Resolved(r) => Ok(r),
+            driver::Finished::Connected(_) => Err(ConnectError {
                 host: host.to_owned(),
-                literal: true,
-                prefer: Family::of(ip),
-                answers: Vec::new(),
-                order: vec![ip],
-                events: rec.take(),
-            });
+                port,
+                reason: Reason::Runtime {
+                    message: "internal error: a resolve connected".into(),
+                },
+                attempts: Vec::new(),
+                lookups: Vec::new(),
+                elapsed: Duration::ZERO,
+                events: Vec::new(),
+            }),
         }
-        let mut demoted = Vec::new();
-        if let Some(h) = self.cache.as_ref().and_then(|c| c.get(host_t, 0)) {
-            if let Some(f) = h.prefer.filter(|f| allowed.contains(f)) {
-                prefer = f;
-            }
-            demoted = h.demoted;
-        }
-        let mut order = algorithm::Order::new(prefer, self.first_family_count, demoted);
-        let mut stream = self.resolver.resolve(host_t, &allowed);
-        for &f in &allowed {
-            rec.push(EventKind::QuerySent { family: f });
-        }
-        let mut answers: Vec<FamilyAnswer> = Vec::new();
-        let deadline = start + self.timeout;
-        while answers.len() < allowed.len() {
-            match tokio::time::timeout_at(deadline, stream.next()).await {
-                Ok(Some(a)) => {
-                    let (addrs, error) = match a.result {
-                        Ok(v) => (v, None),
-                        Err(e) => (Vec::new(), Some(e.to_string())),
-                    };
-                    rec.push(EventKind::Answer {
-                        family: a.family,
-                        addrs: addrs.clone(),
-                        error: error.clone(),
-                    });
-                    answers.push(FamilyAnswer {
-                        family: a.family,
-                        addrs,
-                        error,
-                        elapsed: Some(rec.elapsed()),
-                    });
-                }
-                Ok(None) => break,
-                Err(_) => {
-                    rec.push(EventKind::TimedOut {
-                        timeout: self.timeout,
-                    });
-                    break;
-                }
-            }
-        }
-        for &f in &allowed {
-            if !answers.iter().any(|a| a.family == f) {
-                answers.push(FamilyAnswer {
-                    family: f,
-                    addrs: Vec::new(),
-                    error: Some("no answer before the timeout".into()),
-                    elapsed: None,
-                });
-            }
-        }
-        // Order as the connector would with every answer in: preferred family first.
-        for f in [Family::V6, Family::V4] {
-            if let Some(a) = answers.iter().find(|a| a.family == f) {
-                order.add(&a.addrs);
-            }
-        }
-        Ok(Resolution {
-            host: host.to_owned(),
-            literal: false,
-            prefer,
-            answers,
-            order: order.preview(),
-            events: rec.take(),
-        })
     }
 }

@@ -5,17 +5,16 @@
 //!   sending the AAAA and the A query concurrently as two lookups;
 //! - [`SystemResolver`]: the C library's `getaddrinfo` on a blocking thread (both families
 //!   come back together, as with every getaddrinfo-based client);
-//! - [`ScriptedResolver`]: per-family answers and delays, for tests.
+//! - `ScriptedResolver` (feature `test-util`): per-family answers and delays, for tests.
 //!
 //! Names listed in the hosts file (`/etc/hosts`) are answered from it without DNS, for
 //! both families at once, the way glibc's `files` source does: `localhost` listed only as
 //! `127.0.0.1` gets no IPv6 address.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures_util::stream::{self, BoxStream, FuturesUnordered, StreamExt};
@@ -63,7 +62,7 @@ pub trait Resolve: Send + Sync + fmt::Debug {
 
 /// Parse hosts-file text (`/etc/hosts` syntax: `ADDR NAME [ALIAS...]`, `#` comments).
 /// Lines that do not parse are skipped, like the C library does.
-pub fn parse_hosts(text: &str) -> Vec<(IpAddr, Vec<String>)> {
+pub(crate) fn parse_hosts(text: &str) -> Vec<(IpAddr, Vec<String>)> {
     let mut out = Vec::new();
     for line in text.lines() {
         let line = line.split('#').next().unwrap_or("");
@@ -83,7 +82,7 @@ pub fn parse_hosts(text: &str) -> Vec<(IpAddr, Vec<String>)> {
 }
 
 /// The addresses `host` has in hosts-file `text`, in file order; `None` when not listed.
-pub fn hosts_lookup(text: &str, host: &str) -> Option<Vec<IpAddr>> {
+pub(crate) fn hosts_lookup(text: &str, host: &str) -> Option<Vec<IpAddr>> {
     let want = host.trim_end_matches('.').to_ascii_lowercase();
     let mut found = Vec::new();
     for (ip, names) in parse_hosts(text) {
@@ -322,62 +321,6 @@ impl Resolve for SystemResolver {
         })
         .flat_map(stream::iter)
         .boxed()
-    }
-}
-
-/// A resolver for tests: each family answers after its own delay (Tokio time, so a paused
-/// clock makes it exact). Families not scripted answer "no records" at once.
-#[derive(Debug, Clone, Default)]
-pub struct ScriptedResolver {
-    script: HashMap<Family, (Duration, Result<Vec<IpAddr>, ResolveError>)>,
-    queries: Arc<Mutex<Vec<(String, Family)>>>,
-}
-
-impl ScriptedResolver {
-    /// An empty script: every family answers "no records" at once.
-    pub fn new() -> ScriptedResolver {
-        ScriptedResolver::default()
-    }
-
-    /// Answer `family` with `addrs` after `delay`.
-    pub fn answer(mut self, family: Family, delay: Duration, addrs: &[IpAddr]) -> Self {
-        self.script.insert(family, (delay, Ok(addrs.to_vec())));
-        self
-    }
-
-    /// Fail `family` with `error` after `delay`.
-    pub fn fail(mut self, family: Family, delay: Duration, error: ResolveError) -> Self {
-        self.script.insert(family, (delay, Err(error)));
-        self
-    }
-
-    /// Every query asked so far: `(host, family)`, in order.
-    pub fn queries(&self) -> Vec<(String, Family)> {
-        self.queries.lock().map(|q| q.clone()).unwrap_or_default()
-    }
-}
-
-impl Resolve for ScriptedResolver {
-    fn resolve(&self, host: &str, families: &[Family]) -> Answers {
-        let lookups = FuturesUnordered::new();
-        for &family in families {
-            if let Ok(mut q) = self.queries.lock() {
-                q.push((host.to_owned(), family));
-            }
-            let (delay, result) = self
-                .script
-                .get(&family)
-                .cloned()
-                .unwrap_or((Duration::ZERO, Err(ResolveError::NoRecords)));
-            lookups.push(
-                async move {
-                    tokio::time::sleep(delay).await;
-                    Answer { family, result }
-                }
-                .boxed(),
-            );
-        }
-        lookups.boxed()
     }
 }
 

@@ -1,0 +1,299 @@
+//! The Tokio driver of the sans-IO machine ([`dualstack_eyeballs::HappyEyeballs`]), shared
+//! by [`Connector::connect`](super::Connector::connect) and
+//! [`Connector::resolve`](super::Connector::resolve): it sends the queries, makes the
+//! attempts, cancels the losers, and sleeps until the machine's next timeout. Every
+//! decision (RFC 8305 §3–§5, the order, history, NAT64 synthesis) is the machine's.
+//!
+//! `now` comes from Tokio's clock (`tokio::time::Instant::into_std`), so on a paused test
+//! clock every offset is exact virtual time.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
+
+use dualstack_eyeballs::{
+    Action, AttemptEnd, AttemptId, Config, HappyEyeballs, Input, Mode, Outcome, Target,
+};
+use futures_util::future::{AbortHandle, Abortable, Aborted, BoxFuture};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::FutureExt;
+use tokio::time::{sleep_until, Instant};
+
+use super::attempt::Attempt;
+use super::cache::OutcomeCache;
+use super::error::{AttemptError, Cause, ConnectError, Reason};
+use super::event::{unspecified, EventKind, Recorder};
+use super::resolver::{Answers, Resolve};
+use super::{Connection, Resolution};
+use crate::addr::unmap;
+
+/// Parse an IP literal host: `192.0.2.1`, `2001:db8::1`, `[2001:db8::1]`, `fe80::1%lo`.
+/// Returns the unmapped address and the IPv6 scope id. A zone naming no interface makes
+/// it no literal (it is then looked up as a name, and fails there).
+pub(crate) fn literal(host: &str) -> Option<(IpAddr, u32)> {
+    let p = crate::addr::parse(host).ok()?;
+    if p.port.is_some() {
+        return None;
+    }
+    let scope = match &p.zone {
+        None => 0,
+        Some(z) => crate::addr::scope_id(z).ok()?,
+    };
+    Some((unmap(p.ip), scope))
+}
+
+/// Check the host as given before anything is sent. The one entry point for host-name
+/// rules: extend here.
+fn check_host(host: &str) -> Result<(), Reason> {
+    if host.is_empty() {
+        return Err(Reason::InvalidHost);
+    }
+    Ok(())
+}
+
+/// What a run produced.
+pub(crate) enum Finished<S> {
+    Connected(Connection<S>),
+    Resolved(Resolution),
+}
+
+type AttemptResult<S> = (AttemptId, SocketAddr, Result<io::Result<S>, Aborted>);
+type Inflight<S> = FuturesUnordered<BoxFuture<'static, AttemptResult<S>>>;
+type Nat64Lookup<'a> = Pin<Box<dyn Future<Output = Option<(Ipv6Addr, u8)>> + Send + 'a>>;
+
+async fn next_answer(s: &mut Option<Answers>) -> Option<super::resolver::Answer> {
+    match s {
+        Some(s) => s.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn nat64_done(f: &mut Option<Nat64Lookup<'_>>) -> Option<(Ipv6Addr, u8)> {
+    match f {
+        Some(f) => f.await,
+        None => std::future::pending().await,
+    }
+}
+
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+/// Drive one run of the machine to its end.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn run<A: Attempt>(
+    cfg: &Config,
+    mode: Mode,
+    host: &str,
+    port: u16,
+    resolver: &dyn Resolve,
+    attempt: &A,
+    cache: Option<&OutcomeCache>,
+) -> Result<Finished<A::Stream>, ConnectError> {
+    let start = now();
+    let mut rec = Recorder::default();
+    let fail = |reason: Reason, rec: &mut Recorder| ConnectError {
+        host: host.to_owned(),
+        port,
+        reason,
+        attempts: Vec::new(),
+        lookups: Vec::new(),
+        elapsed: now().saturating_duration_since(start),
+        events: rec.take(),
+    };
+    let host_t = host.trim();
+    if cfg.allowed_families().is_some() {
+        if let Err(r) = check_host(host_t) {
+            return Err(fail(r, &mut rec));
+        }
+    }
+    let (target, history) = match literal(host_t) {
+        Some((ip, scope_id)) => (Target::Literal { ip, scope_id }, None),
+        None => (Target::Name, cache.and_then(|c| c.get(host_t, port))),
+    };
+    let mut m = HappyEyeballs::new(cfg, mode, target, port, history, start);
+
+    let mut answers: Option<Answers> = None;
+    let mut nat64: Option<Nat64Lookup<'_>> = None;
+    let mut inflight: Inflight<A::Stream> = FuturesUnordered::new();
+    let mut aborts: HashMap<AttemptId, AbortHandle> = HashMap::new();
+    let mut causes: HashMap<AttemptId, Cause> = HashMap::new();
+    let mut winner: Option<(AttemptId, A::Stream, SocketAddr)> = None;
+
+    loop {
+        let t = now();
+        let mut queries = Vec::new();
+        while let Some(action) = m.poll_action(t) {
+            match action {
+                Action::SendQuery { family } => queries.push(family),
+                Action::DiscoverNat64 { ip } => {
+                    nat64 = Some(Box::pin(super::nat64::discover(ip, resolver)));
+                }
+                Action::StartAttempt { id, addr } => {
+                    let (handle, reg) = AbortHandle::new_pair();
+                    let fut = Abortable::new(attempt.connect(addr, cfg.source), reg);
+                    aborts.insert(id, handle);
+                    inflight.push(async move { (id, addr, fut.await) }.boxed());
+                }
+                Action::CancelAttempt { id } => {
+                    if let Some(h) = aborts.remove(&id) {
+                        h.abort();
+                    }
+                }
+                Action::Trace(tr) => {
+                    let local = winner.as_ref().map(|w| w.2);
+                    if let Some(kind) = EventKind::from_trace(tr.kind, local) {
+                        rec.push(tr.at, kind);
+                    }
+                }
+                Action::Remember { winner, demote } => {
+                    if let Some(c) = cache {
+                        c.record(host_t, port, winner, &demote);
+                    }
+                }
+                Action::Done(outcome) => {
+                    // Whatever is still in flight is dropped here: its socket closes.
+                    drop(inflight);
+                    return finish(host, port, outcome, winner, causes, rec);
+                }
+                _ => {}
+            }
+        }
+        if !queries.is_empty() {
+            answers = Some(resolver.resolve(host_t, &queries));
+        }
+        let wake = m.poll_timeout().map(Instant::from_std);
+        tokio::select! {
+            biased;
+            // Answers before attempt results: an answer that arrived at the same instant
+            // must be in the list before the next address is picked.
+            a = next_answer(&mut answers), if answers.is_some() => {
+                let input = match a {
+                    Some(a) => Input::Answer {
+                        family: a.family,
+                        result: a.result.map_err(|e| e.to_string()),
+                    },
+                    None => {
+                        answers = None;
+                        Input::ResolverDone
+                    }
+                };
+                m.handle(now(), input);
+            }
+            Some((id, addr, res)) = inflight.next(), if !inflight.is_empty() => {
+                aborts.remove(&id);
+                match res {
+                    Err(Aborted) => {}
+                    Ok(Ok(stream)) => {
+                        let local = attempt
+                            .local_addr(&stream)
+                            .map(crate::addr::unmap_socket)
+                            .unwrap_or_else(|_| SocketAddr::new(unspecified(addr.ip()), 0));
+                        winner = Some((id, stream, local));
+                        m.handle(now(), Input::Connected { id });
+                    }
+                    Ok(Err(e)) => {
+                        causes.insert(id, Cause::io(&e));
+                        m.handle(now(), Input::Failed { id, error: e.to_string() });
+                    }
+                }
+            }
+            p = nat64_done(&mut nat64), if nat64.is_some() => {
+                nat64 = None;
+                m.handle(now(), Input::Nat64Prefix(p));
+            }
+            _ = sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {}
+        }
+    }
+}
+
+fn finish<S>(
+    host: &str,
+    port: u16,
+    outcome: Outcome,
+    winner: Option<(AttemptId, S, SocketAddr)>,
+    mut causes: HashMap<AttemptId, Cause>,
+    mut rec: Recorder,
+) -> Result<Finished<S>, ConnectError> {
+    match outcome {
+        Outcome::Connected {
+            id, addr, elapsed, ..
+        } => match winner {
+            Some((wid, stream, local)) if wid == id => Ok(Finished::Connected(Connection {
+                stream,
+                peer: addr,
+                local,
+                elapsed,
+                events: rec.take(),
+            })),
+            _ => Err(internal(
+                host,
+                port,
+                rec,
+                "the winner is not the attempt that connected",
+            )),
+        },
+        Outcome::Resolved(r) => Ok(Finished::Resolved(Resolution {
+            host: host.to_owned(),
+            literal: r.literal,
+            prefer: r.prefer,
+            answers: r.answers,
+            order: r.order,
+            events: rec.take(),
+        })),
+        Outcome::Failed(f) => {
+            let attempts = f
+                .attempts
+                .into_iter()
+                .map(|a| AttemptError {
+                    addr: a.addr,
+                    started: a.started,
+                    ended: a.ended,
+                    cause: match a.end {
+                        AttemptEnd::Failed(message) => {
+                            a.id.and_then(|id| causes.remove(&id)).unwrap_or(Cause::Io {
+                                error_kind: "Other".into(),
+                                errno: None,
+                                message,
+                            })
+                        }
+                        AttemptEnd::TimedOut => Cause::TimedOut,
+                        AttemptEnd::NotTried => Cause::NotTried,
+                    },
+                })
+                .collect();
+            Err(ConnectError {
+                host: host.to_owned(),
+                port,
+                reason: f.reason.into(),
+                attempts,
+                lookups: f.lookups,
+                elapsed: f.elapsed,
+                events: rec.take(),
+            })
+        }
+        _ => Err(internal(
+            host,
+            port,
+            rec,
+            "an outcome this driver does not know",
+        )),
+    }
+}
+
+/// A broken promise between machine and driver: an error, never a panic.
+fn internal(host: &str, port: u16, mut rec: Recorder, what: &str) -> ConnectError {
+    ConnectError {
+        host: host.to_owned(),
+        port,
+        reason: Reason::Runtime {
+            message: format!("internal error: {what}"),
+        },
+        attempts: Vec::new(),
+        lookups: Vec::new(),
+        elapsed: std::time::Duration::ZERO,
+        events: rec.take(),
+    }
+}
