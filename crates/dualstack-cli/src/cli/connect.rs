@@ -27,7 +27,7 @@ pub enum ResolverKind {
 }
 
 /// A library default as the CLI writes durations (`250ms`, `10s`), for clap's help.
-fn default_duration(d: Duration) -> String {
+pub(super) fn default_duration(d: Duration) -> String {
     humantime::format_duration(d).to_string()
 }
 

@@ -26,7 +26,8 @@ pub struct Args {
     #[arg(required = true, value_name = "ADDR")]
     addrs: Vec<String>,
     /// Hard timeout per address, forward confirmation included (1ms to 1day).
-    #[arg(long, default_value = "2s", value_parser = super::args::timeout, value_name = "DUR")]
+    #[arg(long, default_value = super::connect::default_duration(dualstack::reverse::DEFAULT_TIMEOUT),
+          value_parser = super::args::timeout, value_name = "DUR")]
     timeout: Duration,
     /// Forward-confirm each name: its A/AAAA records must contain the address.
     #[arg(long)]

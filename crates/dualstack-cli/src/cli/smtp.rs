@@ -6,10 +6,13 @@ use std::time::Duration;
 
 use dualstack::addr::Family;
 use dualstack::connect::Event;
-use dualstack::smtp::{address_literal, local_hostname, Client, ProbeError, Report};
+use dualstack::smtp::{
+    address_literal, local_hostname, Client, ProbeError, Report, DEFAULT_DIALOGUE_TIMEOUT,
+    DEFAULT_REPLY_TIMEOUT,
+};
 use serde::Serialize;
 
-use super::connect::ConnectOpts;
+use super::connect::{default_duration, ConnectOpts};
 use super::{args, runtime, CliError, CliResult, Exit};
 
 /// Talk SMTP to a server: greeting, EHLO (HELO fallback), optional STARTTLS, QUIT.
@@ -44,10 +47,12 @@ pub struct Args {
     insecure: bool,
     /// Time to wait for the greeting and for each reply (RFC 5321 says 5 minutes; a
     /// test tool should not; 1ms to 1day).
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = args::timeout)]
+    #[arg(long, value_name = "DURATION", default_value = default_duration(DEFAULT_REPLY_TIMEOUT),
+          value_parser = args::timeout)]
     reply_timeout: Duration,
     /// Limit for the whole dialogue, after the connect (1ms to 1day).
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = args::timeout)]
+    #[arg(long, value_name = "DURATION", default_value = default_duration(DEFAULT_DIALOGUE_TIMEOUT),
+          value_parser = args::timeout)]
     dialogue_timeout: Duration,
     /// Longest reply line accepted, in bytes (1 to 16 MiB).
     #[arg(long, value_name = "BYTES", default_value_t = dualstack::lines::DEFAULT_MAX_LINE,
