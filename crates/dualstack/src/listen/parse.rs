@@ -172,4 +172,22 @@ mod tests {
         assert!(ListenAddr::parse("bad host:1", 1).is_err());
         assert!(ListenAddr::parse("1.2.3.4:x", 1).is_err());
     }
+
+    #[test]
+    fn zones_become_scope_ids() {
+        let scope = |s| match ListenAddr::parse(s, 1) {
+            Ok(ListenAddr::Addr(SocketAddr::V6(v6))) => v6.scope_id(),
+            other => panic!("{s}: {other:?}"),
+        };
+        assert_eq!(scope("[fe80::1%7]:80"), 7);
+        assert_eq!(
+            scope("[fe80::1%lo]:80"),
+            crate::addr::scope_id("lo").unwrap()
+        );
+        let e = ListenAddr::parse("[fe80::1%no-such-if0]:80", 1).unwrap_err();
+        assert!(
+            e.reason.starts_with("unknown interface \"no-such-if0\""),
+            "{e}"
+        );
+    }
 }
