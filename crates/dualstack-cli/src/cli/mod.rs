@@ -14,6 +14,7 @@ mod completions;
 mod connect;
 mod hint;
 mod man;
+mod metrics;
 mod probe;
 mod reverse;
 mod serve;

@@ -1,5 +1,6 @@
 //! `dualstack serve`: the dual-stack whoami server (line, HTTP and UDP).
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use dualstack::addr::{Cidr, TrustedProxies};
@@ -106,6 +107,10 @@ pub struct Args {
     /// Logs as JSON lines on stderr (also: --json).
     #[arg(long, alias = "json")]
     json_logs: bool,
+    /// Serve Prometheus metrics (OpenMetrics text) at http://ADDR/metrics, e.g.
+    /// 127.0.0.1:9100.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
 }
 
 /// Parse one service's `--line/--http/--udp` values; `None` when turned off.
@@ -193,6 +198,18 @@ pub fn run(args: Args) -> CliResult {
                 per_second: args.udp_global_rate,
                 burst: args.udp_global_burst,
             }),
+        observer: None,
+    };
+    let metrics = args
+        .metrics
+        .map(|addr| {
+            super::metrics::Metrics::bind(addr)
+                .map_err(|e| CliError::failure(format!("cannot bind --metrics {addr}: {e}")))
+        })
+        .transpose()?;
+    let cfg = ServerConfig {
+        observer: metrics.as_ref().map(|m| m.observer()),
+        ..cfg
     };
     let opts = BindOptions {
         mode: args.listen_mode,
@@ -229,10 +246,15 @@ pub fn run(args: Args) -> CliResult {
     }
 
     let rt = runtime()?;
-    rt.block_on(serve(cfg, sockets, origin))
+    rt.block_on(serve(cfg, sockets, origin, metrics))
 }
 
-async fn serve(cfg: ServerConfig, sockets: Vec<(Service, Bound)>, origin: &str) -> CliResult {
+async fn serve(
+    cfg: ServerConfig,
+    sockets: Vec<(Service, Bound)>,
+    origin: &str,
+    metrics: Option<super::metrics::Metrics>,
+) -> CliResult {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())
         .map_err(|e| CliError::failure(format!("cannot handle SIGTERM: {e}")))?;
@@ -245,6 +267,11 @@ async fn serve(cfg: ServerConfig, sockets: Vec<(Service, Bound)>, origin: &str) 
     let running = server
         .start(sockets)
         .map_err(|e| CliError::failure(format!("cannot start serving: {e}")))?;
+    if let Some(m) = metrics {
+        let addr = m.local_addr()?;
+        m.spawn(server.clone())?;
+        tracing::info!(service = "metrics", %addr, "listening");
+    }
 
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     tracing::info!(

@@ -16,10 +16,12 @@ use tracing::Instrument;
 
 use super::http::{self, HttpError, Phase};
 use super::line;
+use super::observe::Refused;
 use super::proxy::FirstSpeaker;
 use super::ratelimit::{Suppressed, Throttle, WARN_INTERVAL};
 use super::server::{Server, Service};
 use super::Facts;
+use crate::addr::Family;
 use crate::listen::{Accepted, Listeners};
 
 /// Size of the buffer for a connection's first read. Most request heads fit; the rest
@@ -58,6 +60,9 @@ impl Server {
             };
             let Ok(permit) = self.inner.limit.clone().try_acquire_owned() else {
                 self.inner.counters.refused.fetch_add(1, Ordering::Relaxed);
+                if let Some(o) = &self.inner.cfg.observer {
+                    o.refused(service, Refused::Limit);
+                }
                 let (log, due) = refusals.hit(StdInstant::now(), acc.peer);
                 if let Some(s) = due {
                     summary(s);
@@ -70,6 +75,9 @@ impl Server {
                 continue;
             };
             self.inner.counters.accepted.fetch_add(1, Ordering::Relaxed);
+            if let Some(o) = &self.inner.cfg.observer {
+                o.connection(service, Family::of(acc.peer.ip()));
+            }
             tracing::info!(%service, peer = %acc.peer, local = %acc.local, "connection");
             let span = tracing::info_span!("conn", peer = %acc.peer, local = %acc.local, %service);
             tokio::spawn(
@@ -109,6 +117,9 @@ impl Server {
                         o.facts()
                     }
                     Err(e) => {
+                        if let (Some(o), Some(r)) = (&cfg.observer, Refused::of_proxy_error(&e)) {
+                            o.refused(service, r);
+                        }
                         // A peer can trigger this at will: WARN at most once per interval.
                         if self.proxy_warn_allowed(peer) {
                             tracing::warn!(%service, %peer, error = %e,
@@ -128,6 +139,12 @@ impl Server {
         match service {
             Service::Line => self.line(stream, facts).await,
             _ => self.http(stream, facts).await,
+        }
+    }
+
+    fn observe_refused(&self, reason: Refused) {
+        if let Some(o) = &self.inner.cfg.observer {
+            o.refused(Service::Http, reason);
         }
     }
 
@@ -170,6 +187,7 @@ impl Server {
                 return;
             }
             First::TimedOut => {
+                self.observe_refused(Refused::HeaderTimeout);
                 tracing::info!(timeout = ?cfg.header_timeout,
                     "no request within the header timeout; closed");
                 return;
@@ -179,14 +197,16 @@ impl Server {
         let started = || {
             counters.http_started.fetch_add(1, Ordering::Relaxed);
         };
+        let observer = self.inner.cfg.observer.clone();
         match Box::pin(http::serve_stream(
-            stream, prefix, facts, cfg, phase, started,
+            stream, prefix, facts, cfg, phase, started, observer,
         ))
         .await
         {
             Ok(()) => {}
             Err(HttpError::Idle(t)) => tracing::info!(timeout = ?t, "idle; closed"),
             Err(HttpError::HeadTimeout(t)) => {
+                self.observe_refused(Refused::HeaderTimeout);
                 tracing::info!(timeout = ?t, "request head too slow; closed")
             }
             Err(HttpError::Cut) => tracing::debug!("cut at shutdown"),

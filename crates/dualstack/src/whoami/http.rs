@@ -40,6 +40,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::observe::{route_label, Observer};
 use super::Facts;
 use crate::deadline::Later;
 
@@ -216,6 +217,7 @@ pub(crate) async fn serve_stream(
     cfg: &HttpConfig,
     mut phase: watch::Receiver<Phase>,
     on_hyper: impl FnOnce(),
+    observer: Option<Arc<dyn Observer>>,
 ) -> Result<(), HttpError> {
     let start = Instant::now();
     let shared = Arc::new(Shared {
@@ -234,7 +236,17 @@ pub(crate) async fn serve_stream(
     });
     let svc_shared = shared.clone();
     let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
+        let handled = Instant::now();
         let mut resp = route(req.method(), req.uri().path(), &facts);
+        if let Some(o) = &observer {
+            let label = route_label(req.uri().path());
+            o.request(
+                label,
+                resp.status().as_u16(),
+                facts.family,
+                handled.elapsed(),
+            );
+        }
         if svc_shared.closing.load(Ordering::Relaxed) {
             resp.headers_mut().insert(header::CONNECTION, CLOSE);
         }

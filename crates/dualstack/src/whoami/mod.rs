@@ -9,6 +9,7 @@ use crate::addr::{unmap, unmap_socket, Family};
 mod conn;
 pub mod http;
 pub mod line;
+pub mod observe;
 pub mod proxy;
 pub mod ratelimit;
 pub mod server;

@@ -30,6 +30,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::http::{HttpConfig, Phase};
+use super::observe::Observer;
 use super::proxy::ProxyProtocol;
 use super::ratelimit::{Throttle, WARN_INTERVAL};
 use super::udp::{ReplyLimits, UdpWhoami};
@@ -102,6 +103,8 @@ pub struct ServerConfig {
     pub reverse: Option<Reverse>,
     /// Reply rate limits of the UDP service.
     pub udp: ReplyLimits,
+    /// Receives connection, refusal, request and UDP events (metrics). Default none.
+    pub observer: Option<Arc<dyn Observer>>,
 }
 
 impl Default for ServerConfig {
@@ -114,6 +117,7 @@ impl Default for ServerConfig {
             proxy: None,
             reverse: None,
             udp: ReplyLimits::default(),
+            observer: None,
         }
     }
 }
@@ -237,7 +241,9 @@ impl Server {
             tasks.push(tokio::spawn(self.clone().accept_loop(listeners, service)));
         }
         if !udp.is_empty() {
-            let udp = UdpWhoami::new(udp)?.limits(self.inner.cfg.udp);
+            let udp = UdpWhoami::new(udp)?
+                .limits(self.inner.cfg.udp)
+                .observer(self.inner.cfg.observer.clone());
             let mut phase = self.inner.phase.subscribe();
             tasks.push(tokio::spawn(async move {
                 tokio::select! {

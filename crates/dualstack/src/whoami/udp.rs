@@ -59,7 +59,9 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
+use super::observe::Observer;
 use super::Facts;
+use crate::addr::Family;
 use crate::udp::{is_fatal, Datagram, ReplySocket};
 
 mod limit;
@@ -239,6 +241,7 @@ pub fn answer(
 pub struct UdpWhoami {
     sockets: Vec<Arc<ReplySocket>>,
     limits: ReplyLimits,
+    observer: Option<Arc<dyn Observer>>,
 }
 
 impl UdpWhoami {
@@ -256,12 +259,19 @@ impl UdpWhoami {
         Ok(UdpWhoami {
             sockets,
             limits: ReplyLimits::default(),
+            observer: None,
         })
     }
 
     /// Set the reply rate limits (shared by every socket of this server).
     pub fn limits(mut self, limits: ReplyLimits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Report replies and drops to `observer` (metrics).
+    pub fn observer(mut self, observer: Option<Arc<dyn Observer>>) -> Self {
+        self.observer = observer;
         self
     }
 
@@ -286,6 +296,7 @@ impl UdpWhoami {
         let shared = Arc::new(Shared {
             own_ports,
             state: Mutex::new((Limiter::new(self.limits), DropLog::default())),
+            observer: self.observer,
         });
         let mut tasks = JoinSet::new();
         for s in self.sockets {
@@ -307,6 +318,7 @@ impl UdpWhoami {
 struct Shared {
     own_ports: Vec<u16>,
     state: Mutex<(Limiter, DropLog)>,
+    observer: Option<Arc<dyn Observer>>,
 }
 
 impl Shared {
@@ -319,11 +331,19 @@ impl Shared {
         let (limiter, log) = &mut *state;
         let refusal = match decided {
             Ok(reply) => match limiter.admit(peer.ip(), now) {
-                Ok(()) => return Some(reply),
+                Ok(()) => {
+                    if let Some(o) = &self.observer {
+                        o.udp_reply(Family::of(peer.ip()));
+                    }
+                    return Some(reply);
+                }
                 Err(r) => r,
             },
             Err(r) => r,
         };
+        if let Some(o) = &self.observer {
+            o.udp_drop(refusal);
+        }
         if let Some(counts) = log.note(refusal, now) {
             let summary = counts
                 .iter()
