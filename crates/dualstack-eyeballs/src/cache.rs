@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use crate::v3::history_file::DestEntry;
 use crate::Family;
 
 /// Default number of destinations remembered.
@@ -142,6 +143,57 @@ impl HistoryCache {
     /// Forget everything.
     pub fn clear(&mut self) {
         self.entries.clear();
+    }
+
+    /// Every destination younger than the maximum age at `now`, youngest first, as
+    /// history-file entries (for saving across runs).
+    pub fn export(&self, now: Instant) -> Vec<DestEntry> {
+        let mut v: Vec<DestEntry> = self
+            .entries
+            .iter()
+            .filter_map(|((host, port), e)| {
+                let age = now.saturating_duration_since(e.updated);
+                (age <= self.max_age).then(|| DestEntry {
+                    host: host.clone(),
+                    port: *port,
+                    age,
+                    winner: e.winner,
+                    demoted: e.failed.clone(),
+                })
+            })
+            .collect();
+        v.sort_by(|a, b| a.age.cmp(&b.age).then_with(|| a.host.cmp(&b.host)));
+        v
+    }
+
+    /// Put back destinations saved earlier: entries over the maximum age are skipped, and
+    /// a destination already known keeps the younger of the two.
+    pub fn import(&mut self, now: Instant, entries: &[DestEntry]) {
+        for d in entries {
+            if d.age > self.max_age {
+                continue;
+            }
+            let Some(updated) = now.checked_sub(d.age) else {
+                continue;
+            };
+            let k = key(&d.host, d.port);
+            if self.entries.get(&k).is_some_and(|e| e.updated >= updated) {
+                continue;
+            }
+            if !self.entries.contains_key(&k) && self.entries.len() >= self.capacity {
+                continue;
+            }
+            let mut failed = d.demoted.clone();
+            failed.truncate(MAX_FAILED);
+            self.entries.insert(
+                k,
+                Entry {
+                    updated,
+                    winner: d.winner,
+                    failed,
+                },
+            );
+        }
     }
 }
 

@@ -11,6 +11,9 @@ pub const DEFAULT_ATTEMPT_DELAY: Duration = Duration::from_millis(250);
 pub const MIN_ATTEMPT_DELAY: Duration = Duration::from_millis(10);
 /// Largest allowed Connection Attempt Delay (RFC 8305 §5: "SHOULD NOT be greater than 2 s").
 pub const MAX_ATTEMPT_DELAY: Duration = Duration::from_secs(2);
+/// Default floor of an RTT-based Connection Attempt Delay: the Minimum Connection Attempt
+/// Delay that draft-ietf-happy-happyeyeballs-v3-04 §6 recommends.
+pub const DEFAULT_MIN_ATTEMPT_DELAY: Duration = crate::v3::rtt::DEFAULT_FLOOR;
 /// Default Resolution Delay (RFC 8305 §8).
 pub const DEFAULT_RESOLUTION_DELAY: Duration = Duration::from_millis(50);
 /// Default First Address Family Count (RFC 8305 §4).
@@ -45,6 +48,14 @@ pub struct Config {
     /// Translate an IPv4 literal through the network's NAT64 prefix when there is no IPv4
     /// route (RFC 8305 §7).
     pub nat64: bool,
+    /// Use the smoothed RTT of the destination's network, when known, for the delay after
+    /// an attempt (`2 × SRTT` clamped to [`min_attempt_delay`](Self::min_attempt_delay)
+    /// and 2 s; draft-ietf-happy-happyeyeballs-v3-04 §6). Without RTT data the delay is
+    /// [`attempt_delay`](Self::attempt_delay).
+    pub rtt_attempt_delay: bool,
+    /// The floor of an RTT-based delay: the Minimum Connection Attempt Delay (100 ms
+    /// recommended; kept at or above RFC 8305's 10 ms).
+    pub min_attempt_delay: Duration,
 }
 
 impl Default for Config {
@@ -59,6 +70,8 @@ impl Default for Config {
             timeout: DEFAULT_TIMEOUT,
             serial: false,
             nat64: true,
+            rtt_attempt_delay: true,
+            min_attempt_delay: DEFAULT_MIN_ATTEMPT_DELAY,
         }
     }
 }

@@ -198,6 +198,14 @@ pub enum TraceKind {
         /// The destination.
         addr: SocketAddr,
     },
+    /// The Connection Attempt Delay chosen after starting an attempt, and why
+    /// (RFC 8305 §5; from the network's RTT when known, draft-ietf-happy-happyeyeballs-v3-04 §6).
+    AttemptDelay {
+        /// The attempt it follows.
+        id: AttemptId,
+        /// The delay and its reason.
+        delay: crate::v3::rtt::AttemptDelay,
+    },
     /// An attempt failed.
     AttemptFailed {
         /// Its name.

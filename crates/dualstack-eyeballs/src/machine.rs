@@ -18,6 +18,7 @@ use crate::io::{
     Action, AttemptEnd, AttemptId, AttemptRecord, CancelReason, FailReason, Failure, FamilyAnswer,
     Input, Mode, Outcome, Resolved, Target, Trace, TraceKind,
 };
+use crate::v3::rtt::{AttemptDelay, DelayPolicy, Prefix, RttEstimate, DEFAULT_MULTIPLIER};
 use crate::{nat64, unmap, Config, Family, History, Order};
 
 /// One Happy Eyeballs run.
@@ -49,6 +50,7 @@ pub struct HappyEyeballs {
     lookups: Vec<FamilyAnswer>,
     queue: VecDeque<Action>,
     done: bool,
+    rtt: Vec<RttEstimate>,
 }
 
 fn socket_addr(ip: IpAddr, port: u16, scope_id: u32) -> SocketAddr {
@@ -108,6 +110,7 @@ impl HappyEyeballs {
             lookups: Vec::new(),
             queue: VecDeque::new(),
             done: false,
+            rtt: Vec::new(),
         };
         if allowed.is_none() {
             m.fail(
@@ -160,6 +163,30 @@ impl HappyEyeballs {
             }
         }
         m
+    }
+
+    /// Give the run the smoothed RTTs known per network (an
+    /// [`RttTable`](crate::v3::rtt::RttTable)'s `export`), for the RTT-based attempt delay
+    /// ([`Config::rtt_attempt_delay`]). Call before the first `poll_action`.
+    pub fn with_rtt(mut self, estimates: Vec<RttEstimate>) -> HappyEyeballs {
+        self.rtt = estimates;
+        self
+    }
+
+    /// The delay after starting an attempt to `ip` (RFC 8305 §5, draft v3-04 §6).
+    fn attempt_delay(&self, ip: IpAddr) -> AttemptDelay {
+        let prefix = Prefix::of(ip);
+        let policy = DelayPolicy::new(
+            DEFAULT_MULTIPLIER,
+            self.cfg.min_attempt_delay,
+            self.cfg.attempt_delay,
+        );
+        let est = self
+            .rtt
+            .iter()
+            .find(|e| e.prefix == prefix)
+            .filter(|_| self.cfg.rtt_attempt_delay);
+        policy.delay(prefix, est)
     }
 
     /// Whether the run is over (no more actions, no timeout).
@@ -445,7 +472,12 @@ impl HappyEyeballs {
                 self.trace(now, TraceKind::AttemptStarted { id, addr });
                 self.queue.push_back(Action::StartAttempt { id, addr });
                 self.active.push((id, addr, self.at(now)));
-                self.next_at = now + self.cfg.attempt_delay;
+                let delay = self.attempt_delay(ip);
+                self.next_at = now + delay.delay;
+                // Traced even when no address is left yet: a late answer waits for it.
+                if !self.cfg.serial {
+                    self.trace(now, TraceKind::AttemptDelay { id, delay });
+                }
             }
         }
         if self.active.is_empty() && !self.order.has_next() && self.pending.is_empty() {

@@ -546,14 +546,17 @@ async fn events_serialize_with_offsets() {
             "query_sent",
             "answer",
             "attempt_started",
+            "attempt_delay",
             "answer",
             "attempt_started",
+            "attempt_delay",
             "connected",
             "cancelled"
         ]
     );
-    assert_eq!(json[5]["at_ms"], 251.0);
-    assert_eq!(json[6]["rtt_ms"], 5.0);
+    assert_eq!(json[4]["delay_ms"], 250.0);
+    assert_eq!(json[6]["at_ms"], 251.0);
+    assert_eq!(json[8]["rtt_ms"], 5.0);
 }
 
 #[tokio::test(start_paused = true)]

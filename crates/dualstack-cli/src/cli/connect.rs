@@ -10,8 +10,8 @@ use std::time::Duration;
 use dualstack::addr::Family;
 use dualstack::connect::{
     ConnectError, Connection, Connector, Event, HickoryResolver, OutcomeCache, Resolve,
-    SystemResolver, DEFAULT_ATTEMPT_DELAY, DEFAULT_FIRST_FAMILY_COUNT, DEFAULT_PREFER,
-    DEFAULT_RESOLUTION_DELAY, DEFAULT_TIMEOUT,
+    SystemResolver, DEFAULT_ATTEMPT_DELAY, DEFAULT_FIRST_FAMILY_COUNT, DEFAULT_MIN_ATTEMPT_DELAY,
+    DEFAULT_PREFER, DEFAULT_RESOLUTION_DELAY, DEFAULT_TIMEOUT,
 };
 use serde::Serialize;
 
@@ -104,6 +104,17 @@ pub struct ConnectOpts {
     /// Do not remember outcomes between connects of this process.
     #[arg(long)]
     pub no_cache: bool,
+    /// Keep the outcome cache and the RTT per network in FILE across runs (read at start,
+    /// written atomically after the connect); a bad file is ignored with a warning.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_cache")]
+    pub history: Option<std::path::PathBuf>,
+    /// Floor of the attempt delay computed from a network's RTT (2 × RTT), the Minimum
+    /// Connection Attempt Delay (10ms to 2s).
+    #[arg(long, value_name = "DUR", value_parser = args::attempt_delay, default_value = default_duration(DEFAULT_MIN_ATTEMPT_DELAY))]
+    pub min_attempt_delay: Duration,
+    /// Always use --attempt-delay, never one computed from RTT history.
+    #[arg(long)]
+    pub no_rtt_delay: bool,
     /// Do not translate IPv4 literals through NAT64 when there is no IPv4 route.
     #[arg(long)]
     pub no_nat64: bool,
@@ -163,9 +174,29 @@ impl ConnectOpts {
             .timeout(self.timeout)
             .serial(self.serial)
             .nat64(!self.no_nat64)
+            .min_attempt_delay(self.min_attempt_delay)
+            .rtt_attempt_delay(!self.no_rtt_delay)
             .resolver(resolver)
             .cache((!self.no_cache).then(process_cache));
+        if let Some(path) = &self.history {
+            if let Err(e) = process_cache().load(path) {
+                eprintln!("dualstack: warning: {e}");
+            }
+        }
         Ok(c)
+    }
+
+    /// With `--history FILE`, write the process's outcome cache and RTTs to FILE
+    /// (atomically); a failure is a warning.
+    pub fn save_history(&self) {
+        if let Some(path) = &self.history {
+            if let Err(e) = process_cache().save(path) {
+                eprintln!(
+                    "dualstack: warning: cannot write history file {}: {e}",
+                    path.display()
+                );
+            }
+        }
     }
 
     /// With `--trace`, print the timeline on stderr, one step per line with its offset.
@@ -291,6 +322,7 @@ pub fn run(args: Args) -> CliResult {
     });
     // stdin is read on a blocking thread that may still wait for input: do not wait for it.
     rt.shutdown_background();
+    args.opts.save_history();
     result
 }
 
@@ -335,6 +367,8 @@ async fn relay_run(args: &Args, connector: &Connector) -> CliResult {
         Ok(c) => c,
         Err(e) => return Err(fail(&args.opts, e, false)),
     };
+    // The relay may run long: keep what this connect taught before it starts.
+    args.opts.save_history();
     args.opts.print_trace(&conn.events);
     if args.opts.json {
         // stdout carries the relayed data: the report goes to stderr.
@@ -371,6 +405,7 @@ pub fn run_resolve(args: ResolveArgs) -> CliResult {
     let rt = runtime()?;
     let res = rt.block_on(connector.resolve(&args.host, args.port.unwrap_or(0)));
     rt.shutdown_background();
+    args.opts.save_history();
     let res = match res {
         Ok(r) => r,
         Err(e) => return Err(fail(&args.opts, e, true)),

@@ -307,14 +307,14 @@ impl Default for DelayPolicy {
 
 impl DelayPolicy {
     /// `multiplier × SRTT` (at least 1×), clamped to `[floor, 2 s]`; `floor` is itself
-    /// kept within [`HARD_FLOOR`]–[`CEILING`]. Without an estimate: `default`, clamped the
-    /// same way.
+    /// kept within [`HARD_FLOOR`]–[`CEILING`]. Without an estimate: `default`, kept within
+    /// [`HARD_FLOOR`]–[`CEILING`] (a configured fixed delay below the floor stays).
     pub fn new(multiplier: u32, floor: Duration, default: Duration) -> DelayPolicy {
         let floor = floor.clamp(HARD_FLOOR, CEILING);
         DelayPolicy {
             multiplier: multiplier.max(1),
             floor,
-            default: default.clamp(floor, CEILING),
+            default: default.clamp(HARD_FLOOR, CEILING),
         }
     }
 

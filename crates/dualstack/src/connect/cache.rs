@@ -6,7 +6,19 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use std::io;
+use std::path::Path;
+use std::time::SystemTime;
+
+use dualstack_eyeballs::v3::history_file::Snapshot;
+use dualstack_eyeballs::v3::rtt::{RttEstimate, RttTable};
 use dualstack_eyeballs::{History, HistoryCache};
+
+use super::history_file::{self, LoadError};
+
+/// The oldest entry a history file may give: the longest any table keeps its entries
+/// (each table applies its own, shorter, limit on import).
+const LOAD_MAX_AGE: Duration = dualstack_eyeballs::v3::rtt::DEFAULT_MAX_AGE;
 
 pub use dualstack_eyeballs::{DEFAULT_CAPACITY, DEFAULT_MAX_AGE};
 
@@ -14,9 +26,15 @@ pub use dualstack_eyeballs::{DEFAULT_CAPACITY, DEFAULT_MAX_AGE};
 /// the family that won goes first next time, addresses that failed or were slow go last.
 /// Bounded to [`DEFAULT_CAPACITY`] destinations kept [`DEFAULT_MAX_AGE`] unless set
 /// otherwise. Share it between connectors with `Arc`; it is internally locked.
+///
+/// It also keeps the smoothed handshake RTT per destination network
+/// ([`RttTable`]), which sets the Connection Attempt Delay of later connects
+/// (draft-ietf-happy-happyeyeballs-v3-04 §6), and both can be kept across runs in a file
+/// ([`load`](Self::load), [`save`](Self::save)).
 #[derive(Debug, Default)]
 pub struct OutcomeCache {
     inner: Mutex<HistoryCache>,
+    rtt: Mutex<RttTable>,
 }
 
 /// Tokio's clock, so that a paused test clock ages entries in virtual time.
@@ -34,6 +52,7 @@ impl OutcomeCache {
     pub fn with_limits(capacity: usize, max_age: Duration) -> OutcomeCache {
         OutcomeCache {
             inner: Mutex::new(HistoryCache::new(capacity, max_age)),
+            rtt: Mutex::new(RttTable::default()),
         }
     }
 
@@ -56,7 +75,47 @@ impl OutcomeCache {
         winner: Option<(SocketAddr, Duration)>,
         bad: &[IpAddr],
     ) {
-        self.lock().record(host, port, winner, bad, now());
+        let now = now();
+        self.lock().record(host, port, winner, bad, now);
+        if let Some((addr, rtt)) = winner {
+            self.rtt_lock().observe(now, addr.ip(), rtt);
+        }
+    }
+
+    fn rtt_lock(&self) -> MutexGuard<'_, RttTable> {
+        self.rtt.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The smoothed RTT of every network known (for the attempt delay).
+    pub fn rtt_estimates(&self) -> Vec<RttEstimate> {
+        self.rtt_lock().export(now())
+    }
+
+    /// Add the history kept in the file at `path` (a missing file adds nothing). Entries
+    /// older than the cache's limits are skipped.
+    ///
+    /// # Errors
+    /// The file cannot be read, or is not a valid history file: the cache is unchanged
+    /// and the caller should warn and go on.
+    pub fn load(&self, path: &Path) -> Result<(), LoadError> {
+        let snap = history_file::load(path, SystemTime::now(), LOAD_MAX_AGE)?;
+        let now = now();
+        self.lock().import(now, &snap.dests);
+        self.rtt_lock().import(now, &snap.rtts);
+        Ok(())
+    }
+
+    /// Write the history to `path` atomically (temporary file + rename).
+    ///
+    /// # Errors
+    /// The I/O error.
+    pub fn save(&self, path: &Path) -> io::Result<()> {
+        let now = now();
+        let snap = Snapshot {
+            dests: self.lock().export(now),
+            rtts: self.rtt_lock().export(now),
+        };
+        history_file::save(path, &snap, SystemTime::now())
     }
 
     /// Destinations remembered (including ones past their age not yet pruned).
@@ -69,9 +128,10 @@ impl OutcomeCache {
         self.lock().is_empty()
     }
 
-    /// Forget everything.
+    /// Forget everything (outcomes and RTTs).
     pub fn clear(&self) {
         self.lock().clear();
+        *self.rtt_lock() = RttTable::default();
     }
 }
 

@@ -113,7 +113,8 @@ pub(crate) async fn run<A: Attempt>(
         Some((ip, scope_id)) => (Target::Literal { ip, scope_id }, None),
         None => (Target::Name, cache.and_then(|c| c.get(host_t, port))),
     };
-    let mut m = HappyEyeballs::new(cfg, mode, target, port, history, start);
+    let rtt = cache.map(OutcomeCache::rtt_estimates).unwrap_or_default();
+    let mut m = HappyEyeballs::new(cfg, mode, target, port, history, start).with_rtt(rtt);
 
     let mut answers: Option<Answers> = None;
     let mut nat64: Option<Nat64Lookup<'_>> = None;

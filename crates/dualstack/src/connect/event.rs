@@ -86,6 +86,16 @@ pub enum EventKind {
         /// The destination.
         addr: SocketAddr,
     },
+    /// The Connection Attempt Delay after the attempt just started, and why: from the
+    /// destination network's RTT when known (draft-ietf-happy-happyeyeballs-v3-04 §6),
+    /// else the configured delay.
+    AttemptDelay {
+        /// The delay.
+        #[serde(rename = "delay_ms", serialize_with = "as_ms")]
+        delay: Duration,
+        /// Why, in words: `attempt delay 100 ms: 2 × RTT 0.4 ms to 198.51.100.0/24, floor 100 ms`.
+        reason: String,
+    },
     /// An attempt failed (refused, unreachable, ...).
     AttemptFailed {
         /// The destination.
@@ -201,6 +211,7 @@ impl fmt::Display for EventKind {
             EventKind::AttemptStarted { addr } => {
                 write!(f, "connecting to {addr} ({})", Family::of(addr.ip()))
             }
+            EventKind::AttemptDelay { reason, .. } => f.write_str(reason),
             EventKind::AttemptFailed { addr, error } => write!(f, "{addr} failed: {error}"),
             EventKind::Connected { addr, local, rtt } => write!(
                 f,
@@ -280,6 +291,10 @@ impl EventKind {
                 },
             },
             TraceKind::TimedOut { timeout } => EventKind::TimedOut { timeout },
+            TraceKind::AttemptDelay { delay, .. } => EventKind::AttemptDelay {
+                delay: delay.delay,
+                reason: delay.to_string(),
+            },
             _ => return None,
         })
     }

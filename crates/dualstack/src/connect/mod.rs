@@ -72,8 +72,9 @@ use tracing::Instrument;
 pub use attempt::{Attempt, TcpAttempt};
 pub use cache::{OutcomeCache, DEFAULT_CAPACITY, DEFAULT_MAX_AGE};
 pub use dualstack_eyeballs::{
-    Config, History, DEFAULT_ATTEMPT_DELAY, DEFAULT_FIRST_FAMILY_COUNT, DEFAULT_PREFER,
-    DEFAULT_RESOLUTION_DELAY, DEFAULT_TIMEOUT, MAX_ATTEMPT_DELAY, MIN_ATTEMPT_DELAY,
+    Config, History, DEFAULT_ATTEMPT_DELAY, DEFAULT_FIRST_FAMILY_COUNT, DEFAULT_MIN_ATTEMPT_DELAY,
+    DEFAULT_PREFER, DEFAULT_RESOLUTION_DELAY, DEFAULT_TIMEOUT, MAX_ATTEMPT_DELAY,
+    MIN_ATTEMPT_DELAY,
 };
 pub use error::{AttemptError, Cause, ConnectError, FamilyAnswer, Reason};
 pub use event::{Event, EventKind};
@@ -226,6 +227,23 @@ impl Connector {
     /// Remember outcomes across connects (RFC 8305 §4 history); `None` to forget.
     pub fn cache(mut self, c: Option<Arc<OutcomeCache>>) -> Self {
         self.cache = c;
+        self
+    }
+
+    /// Set the delay after an attempt from the destination network's smoothed handshake
+    /// RTT when the [`OutcomeCache`] knows it: 2 × SRTT clamped to
+    /// [`min_attempt_delay`](Self::min_attempt_delay) and 2 s
+    /// (draft-ietf-happy-happyeyeballs-v3-04 §6). On by default; without RTT data, or
+    /// off, the delay is [`attempt_delay`](Self::attempt_delay).
+    pub fn rtt_attempt_delay(mut self, on: bool) -> Self {
+        self.config.rtt_attempt_delay = on;
+        self
+    }
+
+    /// The floor of an RTT-based attempt delay, the Minimum Connection Attempt Delay
+    /// (100 ms recommended); clamped to [`MIN_ATTEMPT_DELAY`]–[`MAX_ATTEMPT_DELAY`].
+    pub fn min_attempt_delay(mut self, d: Duration) -> Self {
+        self.config.min_attempt_delay = d.clamp(MIN_ATTEMPT_DELAY, MAX_ATTEMPT_DELAY);
         self
     }
 
