@@ -212,3 +212,63 @@ fn metrics_count_every_kind_of_event_and_parse_with_prometheus_client() {
     assert!(m.contains_key("dualstack_connections_active{}"), "{body}");
     assert!(!m.keys().any(|k| k.contains("limit")), "no limit refusals");
 }
+
+#[test]
+fn metrics_count_limit_refusals_and_active_connections() {
+    if !have_parser() {
+        eprintln!("skipped: python3 prometheus-client not installed (.ci/install adds it)");
+        return;
+    }
+    let (_serve, listening) = start_serve(&[
+        "--http",
+        "127.0.0.1:0",
+        "--line",
+        "off",
+        "--udp",
+        "off",
+        "--max-connections",
+        "1",
+        "--metrics",
+        "127.0.0.1:0",
+    ]);
+    let find = |service: &str| {
+        listening
+            .iter()
+            .find(|(s, _)| s == service)
+            .map(|(_, a)| *a)
+            .unwrap()
+    };
+    let (http4, metrics) = (find("http"), find("metrics"));
+    // The one allowed connection stays open (idle, within the header timeout)...
+    let _held = TcpStream::connect(http4).unwrap();
+    // ...so the next is accepted and closed at once.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let (body, m) = loop {
+        let extra = TcpStream::connect(http4).unwrap();
+        extra
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let _ = (&extra).read(&mut [0u8; 16]);
+        let (body, m) = scrape(metrics);
+        if m.contains_key("dualstack_refused_total{reason=limit,service=http}")
+            || Instant::now() > deadline
+        {
+            break (body, m);
+        }
+    };
+    let refused = m
+        .get("dualstack_refused_total{reason=limit,service=http}")
+        .copied()
+        .unwrap_or_else(|| panic!("no limit refusal\n{body}"));
+    assert!(refused >= 1.0, "{body}");
+    assert_eq!(
+        m.get("dualstack_connections_total{family=ipv4,service=http}"),
+        Some(&1.0),
+        "{body}"
+    );
+    assert_eq!(
+        m.get("dualstack_connections_active{}"),
+        Some(&1.0),
+        "{body}"
+    );
+}
