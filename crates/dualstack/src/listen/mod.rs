@@ -27,5 +27,5 @@ pub use accept::{Accepted, Listeners, ACCEPT_BACKOFF};
 pub use bind::from_systemd;
 pub use bind::{bind, bind_one, BindOptions, Bindings, Bound, Skipped};
 pub use diagnose::{InUseReason, ListenError, SocketOwner};
-pub use parse::{ListenAddr, ListenAddrError, ListenMode};
+pub use parse::{ListenAddr, ListenAddrError, ListenMode, ListenModeError};
 pub use plan::{plan, Planned};

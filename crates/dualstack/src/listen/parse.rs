@@ -22,17 +22,25 @@ pub enum ListenMode {
     Ipv6,
 }
 
+/// A listen mode name that is not one of `separate`, `dual`, `ipv4` (`4`), `ipv6` (`6`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid listen mode {input:?}: use separate, dual, ipv4 or ipv6")]
+pub struct ListenModeError {
+    /// The text that is not a mode.
+    pub input: String,
+}
+
 impl FromStr for ListenMode {
-    type Err = String;
+    type Err = ListenModeError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
             "separate" => Ok(ListenMode::Separate),
             "dual" => Ok(ListenMode::Dual),
             "ipv4" | "4" => Ok(ListenMode::Ipv4),
             "ipv6" | "6" => Ok(ListenMode::Ipv6),
-            _ => Err(format!(
-                "invalid listen mode {s:?}: use separate, dual, ipv4 or ipv6"
-            )),
+            _ => Err(ListenModeError {
+                input: s.to_owned(),
+            }),
         }
     }
 }
