@@ -31,6 +31,17 @@ pub enum InUseReason {
         /// The IPv4 socket's address.
         holder: SocketAddr,
     },
+    /// No socket listens on the port, but a TCP connection uses it as its local port (an
+    /// outgoing connection bound to it without `SO_REUSEADDR`, or what is left of one in
+    /// `TIME_WAIT`, which blocks a bind until it expires, 60 s on Linux).
+    Connection {
+        /// The connection's local address.
+        local: SocketAddr,
+        /// Its peer.
+        remote: SocketAddr,
+        /// Its TCP state (`TIME_WAIT`, `ESTABLISHED`, ...).
+        state: &'static str,
+    },
 }
 
 impl fmt::Display for InUseReason {
@@ -51,6 +62,29 @@ impl fmt::Display for InUseReason {
                 f,
                 "a dual-stack socket needs the IPv4 side of the port too, and {holder} holds \
                  it; listen with one socket per family"
+            ),
+            InUseReason::Connection {
+                local,
+                remote,
+                state: "TIME_WAIT",
+            } => write!(
+                f,
+                "no socket listens on this port, but a closed TCP connection {} -> {} is \
+                 still in TIME_WAIT on it (it was bound without SO_REUSEADDR); it expires \
+                 within 60 s",
+                unmap_socket(*local),
+                unmap_socket(*remote)
+            ),
+            InUseReason::Connection {
+                local,
+                remote,
+                state,
+            } => write!(
+                f,
+                "no socket listens on this port, but a TCP connection {} -> {} ({state}) \
+                 uses it as its local port",
+                unmap_socket(*local),
+                unmap_socket(*remote)
             ),
         }
     }
@@ -141,7 +175,12 @@ pub(super) fn classify(p: Planned, ty: Type, e: io::Error) -> ListenError {
         owner::Proto::Udp
     };
     let table = owner::listening(proto);
-    let (reason, inode) = explain_in_use(p, &table);
+    let (mut reason, inode) = explain_in_use(p, &table);
+    if reason == (InUseReason::Conflict { holder: None }) && proto == owner::Proto::Tcp {
+        if let Some(r) = explain_by_connection(p, &owner::tcp_connections()) {
+            reason = r;
+        }
+    }
     let owner = inode.and_then(owner::owner_of).map(|o| SocketOwner {
         pid: o.pid,
         name: o.name,
@@ -196,6 +235,29 @@ fn explain_in_use(p: Planned, table: &[owner::ProcSocket]) -> (InUseReason, Opti
     (InUseReason::Conflict { holder: None }, None)
 }
 
+/// When no listener explains an `EADDRINUSE`: a connection on the port (one in
+/// `TIME_WAIT` first, the usual culprit), if /proc shows one.
+fn explain_by_connection(p: Planned, conns: &[owner::ProcConn]) -> Option<InUseReason> {
+    let want = unmap(p.addr.ip());
+    let on_port = |c: &&owner::ProcConn| {
+        let ip = unmap(c.local.ip());
+        c.local.port() == p.addr.port()
+            && (want.is_unspecified() || ip == want)
+            && (p.v6only != Some(true) || ip.is_ipv6())
+            && (p.addr.is_ipv6() || ip.is_ipv4())
+    };
+    let c = conns
+        .iter()
+        .filter(on_port)
+        .find(|c| c.state == "TIME_WAIT")
+        .or_else(|| conns.iter().find(on_port))?;
+    Some(InUseReason::Connection {
+        local: c.local,
+        remote: c.remote,
+        state: c.state,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,5 +309,58 @@ mod tests {
         );
         let (r, i) = explain_in_use(dual, &[]);
         assert_eq!((r, i), (InUseReason::Conflict { holder: None }, None));
+    }
+
+    #[test]
+    fn explains_by_connection() {
+        let c = |l: &str, r: &str, state| owner::ProcConn {
+            local: sa(l),
+            remote: sa(r),
+            state,
+        };
+        let p = Planned {
+            addr: sa("127.0.0.1:8080"),
+            v6only: None,
+            group: 0,
+            fallback: None,
+        };
+        let conns = [
+            c("127.0.0.1:8081", "127.0.0.1:80", "TIME_WAIT"),
+            c("127.0.0.1:8080", "127.0.0.1:443", "ESTABLISHED"),
+            c("127.0.0.1:8080", "127.0.0.1:80", "TIME_WAIT"),
+        ];
+        let r = explain_by_connection(p, &conns).unwrap();
+        assert_eq!(
+            r,
+            InUseReason::Connection {
+                local: sa("127.0.0.1:8080"),
+                remote: sa("127.0.0.1:80"),
+                state: "TIME_WAIT"
+            }
+        );
+        assert!(r.to_string().contains("TIME_WAIT"), "{r}");
+        assert!(!r.to_string().contains("listens on 127"), "{r}");
+        assert_eq!(
+            explain_by_connection(p, &conns[1..2]).unwrap().to_string(),
+            "no socket listens on this port, but a TCP connection 127.0.0.1:8080 -> \
+             127.0.0.1:443 (ESTABLISHED) uses it as its local port"
+        );
+        // Another address, or the other family on a V6ONLY socket: not ours to blame.
+        let other = Planned {
+            addr: sa("127.0.0.2:8080"),
+            ..p
+        };
+        assert_eq!(explain_by_connection(other, &conns), None);
+        let v6only = Planned {
+            addr: sa("[::]:8080"),
+            v6only: Some(true),
+            ..p
+        };
+        assert_eq!(explain_by_connection(v6only, &conns), None);
+        let wildcard = Planned {
+            addr: sa("0.0.0.0:8080"),
+            ..p
+        };
+        assert!(explain_by_connection(wildcard, &conns).is_some());
     }
 }

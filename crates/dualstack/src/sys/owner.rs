@@ -69,6 +69,63 @@ pub(crate) fn parse_proc_net(text: &str, proto: Proto) -> Vec<ProcSocket> {
         .collect()
 }
 
+/// A TCP socket that is not listening (a connection, or what is left of one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ProcConn {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    /// The state's name: `ESTABLISHED`, `TIME_WAIT`, ... (include/net/tcp_states.h).
+    pub state: &'static str,
+}
+
+/// TCP sockets in any state but `LISTEN`, IPv4 table first.
+pub(crate) fn tcp_connections() -> Vec<ProcConn> {
+    let mut out = Vec::new();
+    for path in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            out.extend(parse_tcp_connections(&text));
+        }
+    }
+    out
+}
+
+/// Parse one `/proc/net/tcp{,6}` table, keeping every socket that is not listening.
+pub(crate) fn parse_tcp_connections(text: &str) -> Vec<ProcConn> {
+    const STATES: [&str; 12] = [
+        "ESTABLISHED",
+        "SYN_SENT",
+        "SYN_RECV",
+        "FIN_WAIT1",
+        "FIN_WAIT2",
+        "TIME_WAIT",
+        "CLOSE",
+        "CLOSE_WAIT",
+        "LAST_ACK",
+        "LISTEN",
+        "CLOSING",
+        "NEW_SYN_RECV",
+    ];
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 4 {
+                return None;
+            }
+            let st = usize::from(u8::from_str_radix(f[3], 16).ok()?);
+            let state = *STATES.get(st.checked_sub(1)?)?;
+            if state == "LISTEN" {
+                return None;
+            }
+            Some(ProcConn {
+                local: parse_hex_addr(f[1])?,
+                remote: parse_hex_addr(f[2])?,
+                state,
+            })
+        })
+        .collect()
+}
+
 fn parse_hex_addr(s: &str) -> Option<SocketAddr> {
     let (ip, port) = s.split_once(':')?;
     let port = u16::from_str_radix(port, 16).ok()?;
@@ -119,6 +176,18 @@ pub(crate) fn owner_of(inode: u64) -> Option<Owner> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_tcp_connections() {
+        let v4 = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 4242 1 0000000000000000 100 0 0 10 0\n   1: 0100007F:1F91 0100007F:D431 06 00000000:00000000 03:00001234 00000000     0        0 0 3 0000000000000000\n   2: 0100007F:1F92 0100007F:D432 01 00000000:00000000 00:00000000 00000000  1000        0 4243 1 0000000000000000 100 0 0 10 0\n";
+        let c = parse_tcp_connections(v4);
+        assert_eq!(c.len(), 2, "LISTEN left out");
+        assert_eq!(c[0].state, "TIME_WAIT");
+        assert_eq!(c[0].local.port(), 0x1F91);
+        assert_eq!(c[1].state, "ESTABLISHED");
+        assert!(parse_tcp_connections("x\n 0: bad").is_empty());
+        assert!(parse_tcp_connections("x\n 0: 0100007F:1F90 0100007F:1F90 00 y").is_empty());
+    }
 
     #[test]
     fn parses_tcp_and_tcp6_tables() {
