@@ -367,7 +367,7 @@ async fn overlong_headers_are_rejected() {
     for (data, limit) in [(v1, 107), (v2, 1024)] {
         let (res, _, _) = run(
             "127.0.0.1:0",
-            trusting(&["127.0.0.1"]),
+            trusting(&["127.0.0.1"]).with_max_v2_header(1024),
             FirstSpeaker::Client,
             send(data),
         )
@@ -482,4 +482,67 @@ async fn dual_socket_mapped_peer_matches_ipv4_network() {
         .unwrap();
     assert_eq!(o.proxy, Some(c.local_addr().unwrap()));
     assert_eq!(o.client, "192.0.2.1:4000".parse().unwrap());
+}
+
+/// A v2 header with `tlv_len` bytes of NOOP TLV after the IPv4 addresses.
+fn v2_with_tlv(src: SocketAddr, dst: SocketAddr, tlv_len: usize) -> Vec<u8> {
+    let mut h = v2_header(src, dst);
+    let (SocketAddr::V4(s), SocketAddr::V4(d)) = (src, dst) else {
+        unreachable!("IPv4 only")
+    };
+    h.truncate(16);
+    let body = [
+        &s.ip().octets()[..],
+        &d.ip().octets(),
+        &s.port().to_be_bytes(),
+        &d.port().to_be_bytes(),
+    ]
+    .concat();
+    let mut tlv = vec![4u8];
+    tlv.extend_from_slice(&(tlv_len as u16).to_be_bytes());
+    tlv.resize(3 + tlv_len, 0xab);
+    h[14..16].copy_from_slice(&((body.len() + tlv.len()) as u16).to_be_bytes());
+    h.extend_from_slice(&body);
+    h.extend_from_slice(&tlv);
+    h
+}
+
+#[tokio::test]
+async fn large_v2_headers_are_accepted_up_to_the_cap() {
+    let src: SocketAddr = "192.0.2.1:40000".parse().unwrap();
+    let dst: SocketAddr = "198.51.100.1:443".parse().unwrap();
+    // 2 KiB and the format's maximum (16 + 65535 bytes), then data that must arrive intact.
+    for tlv_len in [2000, 65_535 - 12 - 3] {
+        let mut data = v2_with_tlv(src, dst, tlv_len);
+        let header_len = data.len();
+        data.extend_from_slice(b"GET / HTTP/1.1\r\n\r\n");
+        let (res, rest, _) = run(
+            "127.0.0.1:0",
+            trusting(&["127.0.0.1"]),
+            FirstSpeaker::Client,
+            send(data),
+        )
+        .await;
+        let origin = res.unwrap_or_else(|e| panic!("{header_len}-byte header: {e}"));
+        assert_eq!(origin.client, src);
+        assert_eq!(rest, b"GET / HTTP/1.1\r\n\r\n", "{header_len}-byte header");
+    }
+    // A lower cap refuses the 2 KiB header as too long.
+    let (res, _, _) = run(
+        "127.0.0.1:0",
+        trusting(&["127.0.0.1"]).with_max_v2_header(1024),
+        FirstSpeaker::Client,
+        send(v2_with_tlv(src, dst, 2000)),
+    )
+    .await;
+    assert!(
+        matches!(
+            res,
+            Err(ProxyError::Malformed {
+                fault: HeaderFault::TooLong(1024),
+                ..
+            })
+        ),
+        "{res:?}"
+    );
 }

@@ -49,6 +49,11 @@ pub const THREADS: (u64, u64) = (1, 1024);
 pub const FIRST_FAMILY_COUNT: (u64, u64) = (1, 64);
 /// `smtp --max-line`: 1 byte to 16 MiB.
 pub const MAX_LINE: (u64, u64) = (1, 16 << 20);
+/// `serve --proxy-max-header`: a v2 header with IPv6 addresses to the format's limit.
+pub const PROXY_V2_HEADER: (u64, u64) = (
+    dualstack::whoami::proxy::MIN_V2_HEADER_CAP as u64,
+    dualstack::whoami::proxy::MAX_V2_HEADER as u64,
+);
 /// UDP reply rates and bursts of `serve`: 1 to 1,000,000.
 pub const UDP_RATE: (u64, u64) = (1, 1_000_000);
 

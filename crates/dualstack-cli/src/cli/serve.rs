@@ -98,6 +98,12 @@ pub struct Args {
     /// A network whose PROXY headers are believed (repeatable), e.g. 10.0.0.0/8, ::1.
     #[arg(long, value_name = "CIDR", requires = "proxy_protocol")]
     trusted_proxy: Vec<Cidr>,
+    /// Longest PROXY v2 header accepted, TLVs included (52 to 65551 bytes, the format's
+    /// limit and the default).
+    #[arg(long, value_name = "BYTES", requires = "proxy_protocol",
+          default_value_t = dualstack::whoami::proxy::MAX_V2_HEADER,
+          value_parser = super::args::count(super::args::PROXY_V2_HEADER))]
+    proxy_max_header: usize,
     /// Add the client's reverse-DNS name (PTR, with a hard timeout) to TCP replies.
     #[arg(long)]
     reverse: bool,
@@ -172,6 +178,7 @@ pub fn run(args: Args) -> CliResult {
                 .copied()
                 .collect::<TrustedProxies>(),
         )
+        .with_max_v2_header(args.proxy_max_header)
     });
     let reverse = if args.reverse {
         Some(

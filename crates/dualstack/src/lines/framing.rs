@@ -54,6 +54,8 @@ pub struct LineCodec {
     discarding: bool,
     /// How far the buffer has been searched for `\n` already (avoids quadratic rescans).
     scanned: usize,
+    /// The last decoded line ended in `\n` alone.
+    bare_lf: bool,
 }
 
 impl Default for LineCodec {
@@ -70,7 +72,15 @@ impl LineCodec {
             ending: LineEnding::CrLf,
             discarding: false,
             scanned: 0,
+            bare_lf: false,
         }
+    }
+
+    /// Whether the last line [`decode_line`](Self::decode_line) returned ended in a bare
+    /// `\n` rather than `\r\n` (both are accepted; protocols that require CRLF, such as
+    /// SMTP, RFC 5321 §2.3.8, can flag it).
+    pub fn last_line_bare_lf(&self) -> bool {
+        self.bare_lf
     }
 
     /// Set the maximum line length in bytes, not counting the line ending.
@@ -136,7 +146,8 @@ impl LineCodec {
                     self.scanned = 0;
                     let mut line = buf.split_to(end + 1);
                     line.truncate(end);
-                    if line.last() == Some(&b'\r') {
+                    self.bare_lf = line.last() != Some(&b'\r');
+                    if !self.bare_lf {
                         line.truncate(end - 1);
                     }
                     if line.len() > self.max_length {

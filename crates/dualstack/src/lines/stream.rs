@@ -84,6 +84,11 @@ impl<S> LineStream<S> {
         self.codec.max_length()
     }
 
+    /// Whether the last line read ended in a bare `\n` rather than `\r\n`.
+    pub fn last_line_bare_lf(&self) -> bool {
+        self.codec.last_line_bare_lf()
+    }
+
     /// Bytes received but not yet returned as lines.
     pub fn buffered(&self) -> &[u8] {
         &self.buf

@@ -35,9 +35,7 @@ pub enum InUseReason {
     /// outgoing connection bound to it without `SO_REUSEADDR`, or what is left of one in
     /// `TIME_WAIT`, which blocks a bind until it expires, 60 s on Linux).
     Connection {
-        /// The connection's local address.
-        local: SocketAddr,
-        /// Its peer.
+        /// The connection's peer (its local port is the one asked for).
         remote: SocketAddr,
         /// Its TCP state (`TIME_WAIT`, `ESTABLISHED`, ...).
         state: &'static str,
@@ -64,26 +62,19 @@ impl fmt::Display for InUseReason {
                  it; listen with one socket per family"
             ),
             InUseReason::Connection {
-                local,
                 remote,
                 state: "TIME_WAIT",
             } => write!(
                 f,
-                "no socket listens on this port, but a closed TCP connection {} -> {} is \
-                 still in TIME_WAIT on it (it was bound without SO_REUSEADDR); it expires \
+                "no socket listens on this port, but a closed TCP connection from it to {} \
+                 is still in TIME_WAIT (it was bound without SO_REUSEADDR); it expires \
                  within 60 s",
-                unmap_socket(*local),
                 unmap_socket(*remote)
             ),
-            InUseReason::Connection {
-                local,
-                remote,
-                state,
-            } => write!(
+            InUseReason::Connection { remote, state } => write!(
                 f,
-                "no socket listens on this port, but a TCP connection {} -> {} ({state}) \
-                 uses it as its local port",
-                unmap_socket(*local),
+                "no socket listens on this port, but a TCP connection from it to {} \
+                 ({state}) uses it as its local port",
                 unmap_socket(*remote)
             ),
         }
@@ -252,7 +243,6 @@ fn explain_by_connection(p: Planned, conns: &[owner::ProcConn]) -> Option<InUseR
         .find(|c| c.state == "TIME_WAIT")
         .or_else(|| conns.iter().find(on_port))?;
     Some(InUseReason::Connection {
-        local: c.local,
         remote: c.remote,
         state: c.state,
     })
@@ -333,7 +323,6 @@ mod tests {
         assert_eq!(
             r,
             InUseReason::Connection {
-                local: sa("127.0.0.1:8080"),
                 remote: sa("127.0.0.1:80"),
                 state: "TIME_WAIT"
             }
@@ -342,7 +331,7 @@ mod tests {
         assert!(!r.to_string().contains("listens on 127"), "{r}");
         assert_eq!(
             explain_by_connection(p, &conns[1..2]).unwrap().to_string(),
-            "no socket listens on this port, but a TCP connection 127.0.0.1:8080 -> \
+            "no socket listens on this port, but a TCP connection from it to \
              127.0.0.1:443 (ESTABLISHED) uses it as its local port"
         );
         // Another address, or the other family on a V6ONLY socket: not ours to blame.

@@ -17,6 +17,10 @@ use super::{
 };
 use crate::lines::{LineError, LineStream, DEFAULT_MAX_LINE};
 
+/// The transcript note after a server line that ended in a bare LF.
+pub(super) const BARE_LF_NOTE: &str =
+    "the line above ended in a bare LF, not CRLF (RFC 5321 §2.3.8 requires CRLF)";
+
 /// A callback that sees each transcript entry as it happens (to print it live).
 pub type Observer = Arc<dyn Fn(&Entry) + Send + Sync>;
 
@@ -414,6 +418,9 @@ impl Ctx<'_> {
                     }
                 };
                 self.record(Direction::Server, line.clone());
+                if lines.last_line_bare_lf() {
+                    self.record(Direction::Note, Bytes::from_static(BARE_LF_NOTE.as_bytes()));
+                }
                 match parser.push(&line) {
                     Ok(Some(reply)) => return Ok(reply),
                     Ok(None) => {}

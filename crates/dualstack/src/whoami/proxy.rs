@@ -8,7 +8,8 @@
 //! - from a trusted source the header is **required** (like nginx `proxy_protocol` and
 //!   HAProxy `accept-proxy`): it must arrive complete within the header timeout (3 s by
 //!   default), a v1 header in at most 107 bytes, a v2 header in at most
-//!   [`MAX_V2_HEADER`] bytes. `UNKNOWN` (v1) and `LOCAL` (v2) keep the real peer, as the
+//!   [`MAX_V2_HEADER`] bytes (the format's own limit; a lower cap can be set with
+//!   [`ProxyProtocol::with_max_v2_header`]). `UNKNOWN` (v1) and `LOCAL` (v2) keep the real peer, as the
 //!   specification asks (health checks from the proxy itself).
 //! - from anyone else a stream that starts with a header signature is **rejected**; every
 //!   other stream passes untouched. Nothing is consumed.
@@ -34,12 +35,18 @@ use crate::addr::{unmap_socket, TrustedProxies};
 /// The longest v1 (text) header, CRLF included, from the specification (section 2.1).
 pub const MAX_V1_HEADER: usize = 107;
 
-/// The longest v2 (binary) header we accept: the 16-byte fixed part plus addresses and TLVs.
+/// The longest v2 (binary) header the format allows: the 16-byte fixed part plus a
+/// 16-bit length of addresses and TLVs. The default cap of a [`ProxyProtocol`].
 ///
-/// The format allows 16 + 65535 bytes; real proxies send the addresses (at most 216
-/// bytes, for UNIX sockets) and a few TLVs (ALPN, authority, TLS details, unique ID of at
-/// most 128 bytes). 1 KiB holds all of that and keeps the per-connection buffer small.
-pub const MAX_V2_HEADER: usize = 1024;
+/// Real proxies send the addresses (at most 216 bytes, for UNIX sockets) and a few TLVs
+/// (ALPN, authority, TLS details with certificates' names, unique ID, cloud vendors'
+/// endpoint IDs), usually well under 1 KiB but legally more. The buffer grows only as a
+/// trusted proxy's header arrives, so a large cap costs nothing for small headers.
+pub const MAX_V2_HEADER: usize = 16 + 65_535;
+
+/// The smallest cap [`ProxyProtocol::with_max_v2_header`] takes: a v2 header with IPv6
+/// addresses (16 + 36 bytes) must always fit.
+pub const MIN_V2_HEADER_CAP: usize = 52;
 
 /// Default time a trusted proxy gets to send its complete header (as in the issue and
 /// HAProxy's `timeout client` for `accept-proxy` being short in practice).
@@ -146,11 +153,17 @@ impl fmt::Display for HeaderFault {
 /// Classify the first bytes of a stream: no header, a prefix of one, a complete header
 /// (with its exact length) or a malformed one. Pure: no I/O, bounded work for any input.
 pub fn inspect(buf: &[u8]) -> Inspect {
+    inspect_with_cap(buf, MAX_V2_HEADER)
+}
+
+/// [`inspect`] with v2 headers longer than `max_v2` bytes refused as
+/// [`HeaderFault::TooLong`] (as soon as their length field is seen).
+pub fn inspect_with_cap(buf: &[u8], max_v2: usize) -> Inspect {
     if is_prefix_of_either(buf) {
         return Inspect::Incomplete;
     }
     if buf.starts_with(V2_SIGNATURE) {
-        inspect_v2(buf)
+        inspect_v2(buf, max_v2.min(MAX_V2_HEADER))
     } else if buf.starts_with(V1_SIGNATURE) {
         inspect_v1(buf)
     } else {
@@ -164,15 +177,15 @@ fn is_prefix_of_either(buf: &[u8]) -> bool {
         || (buf.len() < V1_SIGNATURE.len() && V1_SIGNATURE.starts_with(buf))
 }
 
-fn inspect_v2(buf: &[u8]) -> Inspect {
+fn inspect_v2(buf: &[u8], max: usize) -> Inspect {
     let malformed = |reason| Inspect::Malformed {
         version: Version::V2,
         reason,
     };
     if buf.len() >= 16 {
         let len = 16 + usize::from(u16::from_be_bytes([buf[14], buf[15]]));
-        if len > MAX_V2_HEADER {
-            return malformed(HeaderFault::TooLong(MAX_V2_HEADER));
+        if len > max {
+            return malformed(HeaderFault::TooLong(max));
         }
     }
     match ppp::v2::Header::try_from(buf) {
@@ -356,6 +369,7 @@ pub enum FirstSpeaker {
 pub struct ProxyProtocol {
     trusted: TrustedProxies,
     header_timeout: Duration,
+    max_v2_header: usize,
 }
 
 impl ProxyProtocol {
@@ -365,7 +379,20 @@ impl ProxyProtocol {
         ProxyProtocol {
             trusted,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
+            max_v2_header: MAX_V2_HEADER,
         }
+    }
+
+    /// The longest v2 header accepted, in bytes; clamped to [`MIN_V2_HEADER_CAP`]–
+    /// [`MAX_V2_HEADER`] (the default).
+    pub fn with_max_v2_header(mut self, bytes: usize) -> ProxyProtocol {
+        self.max_v2_header = bytes.clamp(MIN_V2_HEADER_CAP, MAX_V2_HEADER);
+        self
+    }
+
+    /// The longest v2 header accepted.
+    pub fn max_v2_header(&self) -> usize {
+        self.max_v2_header
     }
 
     /// How long a trusted proxy gets to send its complete header.
@@ -391,7 +418,8 @@ impl ProxyProtocol {
     /// anyone else: peeks without consuming and rejects a stream that starts with a
     /// header signature; see [`FirstSpeaker`] for how long it looks.
     ///
-    /// Memory is bounded by [`MAX_V2_HEADER`]; the whole check by the header timeout.
+    /// Memory is bounded by the v2 cap ([`ProxyProtocol::max_v2_header`]); the whole check
+    /// by the header timeout.
     ///
     /// # Errors
     /// [`ProxyError`]: an untrusted header, a missing, malformed, overlong, truncated or
@@ -412,7 +440,8 @@ impl ProxyProtocol {
         let deadline = Instant::now() + self.header_timeout;
         if self.trusted.contains(peer.ip()) {
             let timeout = self.header_timeout;
-            match tokio::time::timeout_at(deadline, read_header(stream, peer)).await {
+            let read = read_header(stream, peer, self.max_v2_header);
+            match tokio::time::timeout_at(deadline, read).await {
                 Err(_) => Err(ProxyError::Timeout { peer, timeout }),
                 Ok(Err(e)) => Err(e),
                 Ok(Ok(None)) => Ok(direct),
@@ -450,12 +479,15 @@ impl ProxyProtocol {
 async fn read_header(
     stream: &mut TcpStream,
     peer: SocketAddr,
+    max_v2: usize,
 ) -> Result<Option<(SocketAddr, SocketAddr)>, ProxyError> {
     let io_err = |source| ProxyError::Io { peer, source };
+    let max_v2 = max_v2.clamp(MIN_V2_HEADER_CAP, MAX_V2_HEADER);
     let mut header: Vec<u8> = Vec::with_capacity(128);
-    let mut buf = [0u8; MAX_V2_HEADER];
+    // Peeked in rounds of at most this much; the header itself grows as it arrives.
+    let mut buf = vec![0u8; max_v2.min(4096)];
     loop {
-        let room = MAX_V2_HEADER - header.len();
+        let room = (max_v2 - header.len()).min(buf.len());
         let n = stream.peek(&mut buf[..room]).await.map_err(io_err)?;
         if n == 0 {
             return Err(if header.is_empty() {
@@ -469,7 +501,7 @@ async fn read_header(
         }
         let seen = header.len();
         header.extend_from_slice(&buf[..n]);
-        match inspect(&header) {
+        match inspect_with_cap(&header, max_v2) {
             Inspect::NotProxy => return Err(ProxyError::Missing { peer }),
             Inspect::Malformed { version, reason } => {
                 return Err(ProxyError::Malformed {
@@ -493,12 +525,12 @@ async fn read_header(
                 stream.read_exact(&mut buf[..rest]).await.map_err(io_err)?;
                 return Ok(addrs);
             }
-            Inspect::Incomplete if header.len() >= MAX_V2_HEADER => {
+            Inspect::Incomplete if header.len() >= max_v2 => {
                 // Unreachable with the limits in `inspect`, but never loop on a full buffer.
                 return Err(ProxyError::Malformed {
                     peer,
                     version: Version::V2,
-                    fault: HeaderFault::TooLong(MAX_V2_HEADER),
+                    fault: HeaderFault::TooLong(max_v2),
                 });
             }
             Inspect::Incomplete => {
@@ -728,11 +760,12 @@ mod tests {
         ));
         let mut big = v2(1, 0x11, &body);
         big[14..16].copy_from_slice(&2000u16.to_be_bytes());
+        assert_eq!(inspect(&big), Inspect::Incomplete, "2016 bytes are legal");
         assert_eq!(
-            inspect(&big),
+            inspect_with_cap(&big, 1024),
             Inspect::Malformed {
                 version: Version::V2,
-                reason: HeaderFault::TooLong(MAX_V2_HEADER)
+                reason: HeaderFault::TooLong(1024)
             }
         );
         let bad_ver = {
