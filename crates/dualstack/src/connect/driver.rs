@@ -44,13 +44,12 @@ pub(crate) fn literal(host: &str) -> Option<(IpAddr, u32)> {
     Some((unmap(p.ip), scope))
 }
 
-/// Check the host as given before anything is sent. The one entry point for host-name
-/// rules: extend here.
+/// Check the host as given before anything is sent: the rules of
+/// [`host::parse`](crate::host::parse) (IDNA, lengths, brackets, zones).
 fn check_host(host: &str) -> Result<(), Reason> {
-    if host.is_empty() {
-        return Err(Reason::InvalidHost);
-    }
-    Ok(())
+    crate::host::parse(host)
+        .map(|_| ())
+        .map_err(|e| Reason::InvalidHost { cause: Some(e) })
 }
 
 /// What a run produced.

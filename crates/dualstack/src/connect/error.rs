@@ -100,8 +100,13 @@ impl fmt::Display for AttemptError {
 #[serde(tag = "reason", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Reason {
-    /// The host name is empty or not a valid name.
-    InvalidHost,
+    /// The host is empty, or not a valid name or IP literal.
+    InvalidHost {
+        /// What is wrong with it (`None` when there was no host at all, as in a URI
+        /// without one).
+        #[serde(serialize_with = "opt_display")]
+        cause: Option<crate::host::HostError>,
+    },
     /// The requested family (`-4`/`-6`) and the source address's family disagree, or an IP
     /// literal is of the other family: no destination can match.
     FamilyMismatch {
@@ -167,6 +172,16 @@ fn ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64((d.as_secs_f64() * 1e6).round() / 1e3)
 }
 
+fn opt_display<T: fmt::Display, S: serde::Serializer>(
+    v: &Option<T>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.collect_str(v),
+        None => s.serialize_none(),
+    }
+}
+
 fn opt_ms<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
     match d {
         Some(d) => ms(d, s),
@@ -178,7 +193,8 @@ impl fmt::Display for ConnectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "cannot connect to {} port {}: ", self.host, self.port)?;
         match &self.reason {
-            Reason::InvalidHost => f.write_str("the host name is not valid")?,
+            Reason::InvalidHost { cause: Some(c) } => write!(f, "{c}")?,
+            Reason::InvalidHost { cause: None } => f.write_str("the host name is not valid")?,
             Reason::FamilyMismatch {
                 family,
                 source,
@@ -283,7 +299,9 @@ impl From<ConnectError> for io::Error {
     fn from(e: ConnectError) -> io::Error {
         let kind = match e.reason {
             Reason::TimedOut { .. } => io::ErrorKind::TimedOut,
-            Reason::InvalidHost | Reason::FamilyMismatch { .. } => io::ErrorKind::InvalidInput,
+            Reason::InvalidHost { .. } | Reason::FamilyMismatch { .. } => {
+                io::ErrorKind::InvalidInput
+            }
             Reason::NoAddresses | Reason::NoneOfFamily { .. } => io::ErrorKind::NotFound,
             Reason::AllFailed => e
                 .attempts

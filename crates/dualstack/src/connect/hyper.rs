@@ -135,7 +135,7 @@ fn bad_uri(uri: &http::Uri) -> ConnectError {
     ConnectError {
         host: uri.to_string(),
         port: 0,
-        reason: Reason::InvalidHost,
+        reason: Reason::InvalidHost { cause: None },
         attempts: Vec::new(),
         lookups: Vec::new(),
         elapsed: Duration::ZERO,
