@@ -56,6 +56,12 @@ pub enum Input {
     },
     /// The resolver will give no more answers (families still awaited count as failed).
     ResolverDone,
+    /// The HTTPS answer ([`Action::SendHttpsQuery`]): the ServiceMode records after any
+    /// AliasMode chain, in priority order (empty: no service), or why there are none.
+    Https {
+        /// The records, or the failure as text.
+        result: Result<Vec<crate::v3::svcb::ServiceRecord>, String>,
+    },
     /// The result of [`Action::DiscoverNat64`]: the NAT64 prefix and its length, or
     /// `None` (an IPv4 route exists, or no NAT64 was found).
     Nat64Prefix(Option<(Ipv6Addr, u8)>),
@@ -85,6 +91,10 @@ pub enum Action {
         /// The family to ask for.
         family: Family,
     },
+    /// Ask for the HTTPS records of the host for the port (RFC 9460 §9.1 naming),
+    /// following AliasMode, and give the ServiceMode records back as [`Input::Https`]. Sent
+    /// before the address queries (draft-ietf-happy-happyeyeballs-v3-04 §4.1).
+    SendHttpsQuery,
     /// An IPv4 literal on a host that may be IPv6-only: if there is no route to `ip`,
     /// find the network's NAT64 prefix (RFC 7050) and give it back as
     /// [`Input::Nat64Prefix`].
@@ -176,6 +186,13 @@ pub enum TraceKind {
         family: Family,
         /// The usable addresses, in DNS order.
         addrs: Vec<IpAddr>,
+        /// Why there are none, when the query failed.
+        error: Option<String>,
+    },
+    /// The HTTPS answer arrived.
+    HttpsAnswer {
+        /// The ServiceMode records in priority order.
+        services: Vec<crate::v3::svcb::ServiceRecord>,
         /// Why there are none, when the query failed.
         error: Option<String>,
     },

@@ -19,6 +19,8 @@ use crate::io::{
     Input, Mode, Outcome, Resolved, Target, Trace, TraceKind,
 };
 use crate::v3::rtt::{AttemptDelay, DelayPolicy, Prefix, RttEstimate, DEFAULT_MULTIPLIER};
+use crate::v3::services::Services;
+use crate::v3::svcb::ServiceRecord;
 use crate::{nat64, unmap, Config, Family, History, Order};
 
 /// One Happy Eyeballs run.
@@ -51,6 +53,7 @@ pub struct HappyEyeballs {
     queue: VecDeque<Action>,
     done: bool,
     rtt: Vec<RttEstimate>,
+    svcb: Option<Services>,
 }
 
 fn socket_addr(ip: IpAddr, port: u16, scope_id: u32) -> SocketAddr {
@@ -111,6 +114,7 @@ impl HappyEyeballs {
             queue: VecDeque::new(),
             done: false,
             rtt: Vec::new(),
+            svcb: None,
         };
         if allowed.is_none() {
             m.fail(
@@ -171,6 +175,29 @@ impl HappyEyeballs {
     pub fn with_rtt(mut self, estimates: Vec<RttEstimate>) -> HappyEyeballs {
         self.rtt = estimates;
         self
+    }
+
+    /// Also ask for the HTTPS records of `host` (a name; ignored for literals)
+    /// (draft-ietf-happy-happyeyeballs-v3-04 §4, RFC 9460): [`Action::SendHttpsQuery`]
+    /// comes first, and the answer is awaited at most the Resolution Delay after the
+    /// address answers. Record hints stand in for missing A/AAAA answers, record ports are
+    /// used. Call before the first `poll_action`.
+    pub fn with_svcb(mut self, host: &str) -> HappyEyeballs {
+        if self.name && !self.done {
+            self.svcb = Some(Services::new(host));
+            self.queue.push_front(Action::SendHttpsQuery);
+        }
+        self
+    }
+
+    /// The HTTPS record an address was reached through (its ALPN and ECH are the
+    /// connection's), if any.
+    pub fn service_of(&self, ip: IpAddr) -> Option<ServiceRecord> {
+        self.svcb.as_ref()?.record_of(unmap(ip)).cloned()
+    }
+
+    fn https_pending(&self) -> bool {
+        self.svcb.as_ref().is_some_and(|s| s.pending)
     }
 
     /// The delay after starting an attempt to `ip` (RFC 8305 §5, draft v3-04 §6).
@@ -245,6 +272,11 @@ impl HappyEyeballs {
                         error: error.clone(),
                     },
                 );
+                if let Some(svc) = self.svcb.as_mut() {
+                    // RFC 9460 §7.3: the answer replaces the hints of its family.
+                    let gone = svc.family_answered(family);
+                    self.order.withdraw(&gone);
+                }
                 self.order.add(&addrs);
                 self.lookups.push(FamilyAnswer {
                     family,
@@ -252,6 +284,24 @@ impl HappyEyeballs {
                     error,
                     elapsed: Some(self.at(now)),
                 });
+            }
+            Input::Https { result } => {
+                let Some(svc) = self.svcb.as_mut().filter(|s| s.pending) else {
+                    return;
+                };
+                let (records, error) = match result {
+                    Ok(r) => (r, None),
+                    Err(e) => (Vec::new(), Some(e)),
+                };
+                let hints = svc.answer(records.clone(), &self.pending);
+                self.order.add(&hints);
+                self.trace(
+                    now,
+                    TraceKind::HttpsAnswer {
+                        services: records,
+                        error,
+                    },
+                );
             }
             Input::ResolverDone => {
                 for family in std::mem::take(&mut self.pending) {
@@ -432,25 +482,33 @@ impl HappyEyeballs {
         if self.awaiting_nat64.is_some() {
             return;
         }
+        let https_pending = self.https_pending();
         if self.mode == Mode::Resolve {
-            if self.pending.is_empty() {
+            if self.pending.is_empty() && !https_pending {
                 self.resolved(now, false);
             }
             return;
         }
+        // draft-ietf-happy-happyeyeballs-v3-04 §4.2: hints of the preferred family count
+        // as its positive answer.
+        let prefer_ready = !self.pending.contains(&self.prefer)
+            || self.svcb.as_ref().is_some_and(|s| s.hints_for(self.prefer));
         if !self.connecting {
-            if self.pending.is_empty() {
+            if self.pending.is_empty() && !https_pending {
                 self.connecting = true;
             } else if self.order.has_next() && !self.cfg.serial {
-                if !self.pending.contains(&self.prefer) {
+                if prefer_ready && !https_pending {
                     // §3: the preferred family answered with addresses: go now.
                     self.connecting = true;
                 } else if self.res_deadline.is_none() {
-                    // §3: the other family answered first: give the preferred one a moment.
+                    // §3: the other family answered first: give the preferred one a moment
+                    // (and the HTTPS answer: never more than this, draft v3-04 §4.2).
                     let delay = self.cfg.resolution_delay;
                     self.res_deadline = Some(now + delay);
                     let waiting_for = self.prefer;
-                    self.trace(now, TraceKind::ResolutionDelay { waiting_for, delay });
+                    if !prefer_ready {
+                        self.trace(now, TraceKind::ResolutionDelay { waiting_for, delay });
+                    }
                     if delay.is_zero() {
                         self.connecting = true;
                     }
@@ -460,13 +518,19 @@ impl HappyEyeballs {
         if !self.connecting && self.res_deadline.is_some_and(|d| now >= d) {
             self.connecting = true;
             let waiting_for = self.prefer;
-            self.trace(now, TraceKind::ResolutionDelayExpired { waiting_for });
+            if self.pending.contains(&waiting_for) {
+                self.trace(now, TraceKind::ResolutionDelayExpired { waiting_for });
+            }
         }
         if self.connecting && (self.active.is_empty() || (!self.cfg.serial && now >= self.next_at))
         {
             if let Some(ip) = self.order.next() {
                 let scope = if ip.is_ipv6() { self.scope_id } else { 0 };
-                let addr = socket_addr(ip, self.port, scope);
+                let port = self
+                    .svcb
+                    .as_ref()
+                    .map_or(self.port, |s| s.port_of(ip, self.port));
+                let addr = socket_addr(ip, port, scope);
                 let id = AttemptId(self.next_id);
                 self.next_id += 1;
                 self.trace(now, TraceKind::AttemptStarted { id, addr });

@@ -70,6 +70,22 @@ impl Order {
         }
     }
 
+    /// Take back addresses not tried yet (hints replaced by the real answer, RFC 9460
+    /// §7.3); they may be added again. Addresses already tried stay known.
+    pub fn withdraw(&mut self, ips: &[IpAddr]) {
+        let queued: Vec<IpAddr> = self
+            .queues
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|ip| ips.contains(ip))
+            .collect();
+        for q in &mut self.queues {
+            q.retain(|ip| !queued.contains(ip));
+        }
+        self.seen.retain(|ip| !queued.contains(ip));
+    }
+
     /// Whether an address is left.
     pub fn has_next(&self) -> bool {
         self.queues.iter().any(|q| !q.is_empty())

@@ -6,4 +6,5 @@
 
 pub mod history_file;
 pub mod rtt;
+pub(crate) mod services;
 pub mod svcb;
