@@ -56,6 +56,10 @@ pub struct Config {
     /// The floor of an RTT-based delay: the Minimum Connection Attempt Delay (100 ms
     /// recommended; kept at or above RFC 8305's 10 ms).
     pub min_attempt_delay: Duration,
+    /// Ask for HTTPS records too (RFC 9460; draft-ietf-happy-happyeyeballs-v3-04 §4): the
+    /// driver calls [`HappyEyeballs::with_svcb`](crate::HappyEyeballs::with_svcb) for host
+    /// names. Off by default.
+    pub svcb: bool,
 }
 
 impl Default for Config {
@@ -72,6 +76,7 @@ impl Default for Config {
             nat64: true,
             rtt_attempt_delay: true,
             min_attempt_delay: DEFAULT_MIN_ATTEMPT_DELAY,
+            svcb: false,
         }
     }
 }

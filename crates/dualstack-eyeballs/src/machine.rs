@@ -544,7 +544,11 @@ impl HappyEyeballs {
                 }
             }
         }
-        if self.active.is_empty() && !self.order.has_next() && self.pending.is_empty() {
+        if self.active.is_empty()
+            && !self.order.has_next()
+            && self.pending.is_empty()
+            && !https_pending
+        {
             let reason = if !self.attempts.is_empty() {
                 FailReason::AllFailed
             } else if let [only] = self.allowed[..] {

@@ -343,3 +343,23 @@ fn a_failed_https_query_changes_nothing_but_the_wait() {
         (ms(3), sa("[2001:db8::10]:443"), r.starts[0].2)
     );
 }
+
+#[test]
+fn no_addresses_yet_waits_for_the_https_answer() {
+    // The name itself has no A/AAAA (an AliasMode origin): the service's hints carry it.
+    let mut r = Run::new(true);
+    r.play(
+        vec![
+            (1, Ev::Aaaa(&[])),
+            (1, Ev::A(&[])),
+            (
+                30,
+                Ev::Https(vec![rec("svc.test", Some(9000), &[], &["2001:db8::20"])]),
+            ),
+        ],
+        100,
+    );
+    assert!(r.done.is_none(), "{:?}", r.done);
+    assert_eq!(r.starts[0].0, ms(30));
+    assert_eq!(r.starts[0].1, sa("[2001:db8::20]:9000"));
+}

@@ -115,6 +115,10 @@ pub struct ConnectOpts {
     /// Always use --attempt-delay, never one computed from RTT history.
     #[arg(long)]
     pub no_rtt_delay: bool,
+    /// Also ask for HTTPS records (RFC 9460): use their address hints and port, show
+    /// their ALPN/ECH (draft-ietf-happy-happyeyeballs-v3-04).
+    #[arg(long)]
+    pub svcb: bool,
     /// Do not translate IPv4 literals through NAT64 when there is no IPv4 route.
     #[arg(long)]
     pub no_nat64: bool,
@@ -176,6 +180,7 @@ impl ConnectOpts {
             .nat64(!self.no_nat64)
             .min_attempt_delay(self.min_attempt_delay)
             .rtt_attempt_delay(!self.no_rtt_delay)
+            .svcb(self.svcb)
             .resolver(resolver)
             .cache((!self.no_cache).then(process_cache));
         if let Some(path) = &self.history {
@@ -266,6 +271,8 @@ struct Report<'a> {
     #[serde(rename = "elapsed_ms")]
     elapsed_ms: f64,
     events: &'a [Event],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service: Option<&'a dualstack::connect::svcb::ServiceRecord>,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -281,18 +288,27 @@ fn report_json<S>(host: &str, port: u16, c: &Connection<S>) -> String {
         family: c.family(),
         elapsed_ms: ms(c.elapsed),
         events: &c.events,
+        service: c.service.as_ref(),
     })
     .expect("report serializes")
 }
 
 fn human_line<S>(c: &Connection<S>) -> String {
-    format!(
+    let mut line = format!(
         "connected to {} ({}) in {} from {}",
         c.peer,
         c.family(),
         fmt_duration(c.elapsed),
         c.local
-    )
+    );
+    if let Some(s) = &c.service {
+        line.push_str(&format!(
+            " (HTTPS record: ALPN {}",
+            s.https_alpn().join(",")
+        ));
+        line.push_str(if s.ech { ", ECH offered)" } else { ")" });
+    }
+    line
 }
 
 fn fail(opts: &ConnectOpts, e: ConnectError, json_to_stdout: bool) -> CliError {
@@ -403,7 +419,9 @@ struct ResolveReport<'a> {
 pub fn run_resolve(args: ResolveArgs) -> CliResult {
     let connector = args.opts.connector()?;
     let rt = runtime()?;
-    let res = rt.block_on(connector.resolve(&args.host, args.port.unwrap_or(0)));
+    // HTTPS records are named per port (RFC 9460 §9.1): without one, ask as for 443.
+    let default_port = if args.opts.svcb { 443 } else { 0 };
+    let res = rt.block_on(connector.resolve(&args.host, args.port.unwrap_or(default_port)));
     rt.shutdown_background();
     args.opts.save_history();
     let res = match res {
@@ -442,6 +460,18 @@ pub fn run_resolve(args: ResolveArgs) -> CliResult {
                     .join(", "),
             };
             writeln!(out, "  {q:<4} {time:>10}  {what}")?;
+        }
+        if let Some(h) = &res.https {
+            let time = fmt_duration(h.elapsed);
+            let what = match (&h.error, h.services.is_empty()) {
+                (Some(e), _) => e.clone(),
+                (None, true) => "no service".into(),
+                (None, false) => String::new(),
+            };
+            writeln!(out, "  HTTPS {time:>9}  {} {what}", h.chain.join(" -> "))?;
+            for s in &h.services {
+                writeln!(out, "                    {s}")?;
+            }
         }
         let order: Vec<String> = res.order.iter().map(|ip| ip.to_string()).collect();
         if order.is_empty() {

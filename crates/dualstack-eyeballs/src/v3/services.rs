@@ -85,7 +85,9 @@ impl Services {
     /// Whether hints of `family` are in use (they count as a positive answer of that
     /// family, draft v3-04 §4.2).
     pub(crate) fn hints_for(&self, family: Family) -> bool {
-        self.from_record.iter().any(|(ip, _)| Family::of(*ip) == family)
+        self.from_record
+            .iter()
+            .any(|(ip, _)| Family::of(*ip) == family)
     }
 
     /// The record an address belongs to: the one that gave it as a hint, else (an

@@ -26,6 +26,7 @@ use super::cache::OutcomeCache;
 use super::error::{AttemptError, Cause, ConnectError, Reason};
 use super::event::{unspecified, EventKind, Recorder};
 use super::resolver::{Answers, Resolve};
+use super::svcb::{HttpsAnswer, ServiceRecord};
 use super::{Connection, Resolution};
 use crate::addr::unmap;
 
@@ -114,6 +115,11 @@ pub(crate) async fn run<A: Attempt>(
     };
     let rtt = cache.map(OutcomeCache::rtt_estimates).unwrap_or_default();
     let mut m = HappyEyeballs::new(cfg, mode, target, port, history, start).with_rtt(rtt);
+    if cfg.svcb {
+        m = m.with_svcb(host_t);
+    }
+    let mut https: Option<BoxFuture<'static, HttpsAnswer>> = None;
+    let mut https_answer: Option<HttpsAnswer> = None;
 
     let mut answers: Option<Answers> = None;
     let mut nat64: Option<Nat64Lookup<'_>> = None;
@@ -128,6 +134,7 @@ pub(crate) async fn run<A: Attempt>(
         while let Some(action) = m.poll_action(t) {
             match action {
                 Action::SendQuery { family } => queries.push(family),
+                Action::SendHttpsQuery => https = Some(resolver.https(host_t, port)),
                 Action::DiscoverNat64 { ip } => {
                     nat64 = Some(Box::pin(super::nat64::discover(ip, resolver)));
                 }
@@ -156,7 +163,12 @@ pub(crate) async fn run<A: Attempt>(
                 Action::Done(outcome) => {
                     // Whatever is still in flight is dropped here: its socket closes.
                     drop(inflight);
-                    return finish(host, port, outcome, winner, causes, rec);
+                    let service = match &outcome {
+                        Outcome::Connected { addr, .. } => m.service_of(addr.ip()),
+                        _ => None,
+                    };
+                    let svc = (service, https_answer);
+                    return finish(host, port, outcome, winner, causes, rec, svc);
                 }
                 _ => {}
             }
@@ -200,6 +212,15 @@ pub(crate) async fn run<A: Attempt>(
                     }
                 }
             }
+            a = async { https.as_mut().expect("guarded").await }, if https.is_some() => {
+                https = None;
+                let result = match &a.error {
+                    Some(e) if a.services.is_empty() => Err(e.clone()),
+                    _ => Ok(a.services.clone()),
+                };
+                https_answer = Some(a);
+                m.handle(now(), Input::Https { result });
+            }
             p = nat64_done(&mut nat64), if nat64.is_some() => {
                 nat64 = None;
                 m.handle(now(), Input::Nat64Prefix(p));
@@ -216,6 +237,7 @@ fn finish<S>(
     winner: Option<(AttemptId, S, SocketAddr)>,
     mut causes: HashMap<AttemptId, Cause>,
     mut rec: Recorder,
+    (service, https): (Option<ServiceRecord>, Option<HttpsAnswer>),
 ) -> Result<Finished<S>, ConnectError> {
     match outcome {
         Outcome::Connected {
@@ -227,6 +249,7 @@ fn finish<S>(
                 local,
                 elapsed,
                 events: rec.take(),
+                service,
             })),
             _ => Err(internal(
                 host,
@@ -241,6 +264,7 @@ fn finish<S>(
             prefer: r.prefer,
             answers: r.answers,
             order: r.order,
+            https,
             events: rec.take(),
         })),
         Outcome::Failed(f) => {

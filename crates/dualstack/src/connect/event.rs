@@ -86,6 +86,15 @@ pub enum EventKind {
         /// The destination.
         addr: SocketAddr,
     },
+    /// The HTTPS answer (RFC 9460) arrived: its ServiceMode records in priority order,
+    /// in zone-file form.
+    HttpsAnswer {
+        /// `1 svc.example. alpn=h2 port=8443 ipv6hint=2001:db8::1`, ...
+        records: Vec<String>,
+        /// Why there are none, when the query failed.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
     /// The Connection Attempt Delay after the attempt just started, and why: from the
     /// destination network's RTT when known (draft-ietf-happy-happyeyeballs-v3-04 §6),
     /// else the configured delay.
@@ -211,6 +220,11 @@ impl fmt::Display for EventKind {
             EventKind::AttemptStarted { addr } => {
                 write!(f, "connecting to {addr} ({})", Family::of(addr.ip()))
             }
+            EventKind::HttpsAnswer { records, error } => match error {
+                Some(e) => write!(f, "HTTPS answer: {e}"),
+                None if records.is_empty() => f.write_str("HTTPS answer: no service"),
+                None => write!(f, "HTTPS answer: {}", records.join(" | ")),
+            },
             EventKind::AttemptDelay { reason, .. } => f.write_str(reason),
             EventKind::AttemptFailed { addr, error } => write!(f, "{addr} failed: {error}"),
             EventKind::Connected { addr, local, rtt } => write!(
@@ -291,6 +305,10 @@ impl EventKind {
                 },
             },
             TraceKind::TimedOut { timeout } => EventKind::TimedOut { timeout },
+            TraceKind::HttpsAnswer { services, error } => EventKind::HttpsAnswer {
+                records: services.iter().map(ToString::to_string).collect(),
+                error,
+            },
             TraceKind::AttemptDelay { delay, .. } => EventKind::AttemptDelay {
                 delay: delay.delay,
                 reason: delay.to_string(),

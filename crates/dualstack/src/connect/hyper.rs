@@ -17,6 +17,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! For `https` URIs the connector also asks for HTTPS records (RFC 9460; see
+//! [`Connector::svcb`]): their hints and port are used and the winner's record is in
+//! [`ConnectInfo::service`].
+//!
 //! Only the TCP connection is made here: for `https` URIs wrap this connector in a TLS
 //! connector (hyper-rustls' `HttpsConnectorBuilder::wrap_connector`, for example).
 
@@ -48,6 +52,9 @@ pub struct ConnectInfo {
     pub elapsed: Duration,
     /// The Happy Eyeballs timeline.
     pub events: Vec<Event>,
+    /// The HTTPS record (RFC 9460) of the winning address, for `https` URIs whose host
+    /// has one: its ALPN list tells whether h2 is offered (`service.https_alpn()`).
+    pub service: Option<super::svcb::ServiceRecord>,
 }
 
 /// A TCP stream made by Happy Eyeballs, with its [`ConnectInfo`].
@@ -162,6 +169,12 @@ impl tower_service::Service<http::Uri> for HappyConnector {
                 (None, Some("http") | None) => 80,
                 (None, Some(_)) => return Err(bad_uri(&uri)),
             };
+            // Browsers ask for HTTPS records for https URLs (RFC 9460 §9): so do we.
+            let connector = if uri.scheme_str() == Some("https") {
+                connector.svcb(true)
+            } else {
+                connector
+            };
             let conn = connector.connect(host, port).await?;
             let info = ConnectInfo {
                 peer: conn.peer,
@@ -169,6 +182,7 @@ impl tower_service::Service<http::Uri> for HappyConnector {
                 family: conn.family(),
                 elapsed: conn.elapsed,
                 events: conn.events,
+                service: conn.service,
             };
             Ok(TokioIo::new(HappyStream {
                 stream: conn.stream,

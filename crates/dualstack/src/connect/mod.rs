@@ -98,6 +98,9 @@ pub struct Connection<S = tokio::net::TcpStream> {
     pub elapsed: Duration,
     /// Every step, in order.
     pub events: Vec<Event>,
+    /// The HTTPS record (RFC 9460) the winning address came with, when SVCB was asked
+    /// for: its ALPN list (`https_alpn()`), port, whether ECH is offered.
+    pub service: Option<svcb::ServiceRecord>,
 }
 
 impl<S> Connection<S> {
@@ -114,6 +117,7 @@ impl<S> Connection<S> {
             local: self.local,
             elapsed: self.elapsed,
             events: self.events,
+            service: self.service,
         }
     }
 }
@@ -132,6 +136,9 @@ pub struct Resolution {
     pub answers: Vec<FamilyAnswer>,
     /// The order a connect would try the addresses in (RFC 8305 §4).
     pub order: Vec<IpAddr>,
+    /// The HTTPS records (RFC 9460) with their response time, when SVCB was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub https: Option<svcb::HttpsAnswer>,
     /// The timeline.
     pub events: Vec<Event>,
 }
@@ -227,6 +234,16 @@ impl Connector {
     /// Remember outcomes across connects (RFC 8305 §4 history); `None` to forget.
     pub fn cache(mut self, c: Option<Arc<OutcomeCache>>) -> Self {
         self.cache = c;
+        self
+    }
+
+    /// Also ask for HTTPS records (RFC 9460; draft-ietf-happy-happyeyeballs-v3-04 §4):
+    /// their address hints start attempts while A/AAAA are late, their `port` is used,
+    /// and the winner's record is returned in [`Connection::service`]. The HTTPS answer is
+    /// awaited at most the Resolution Delay after the address answers. Off by default
+    /// (the hyper connector turns it on for `https` URIs).
+    pub fn svcb(mut self, on: bool) -> Self {
+        self.config.svcb = on;
         self
     }
 
@@ -368,6 +385,7 @@ impl Connector {
                 local: conn.local,
                 elapsed: conn.elapsed,
                 events: conn.events,
+                service: conn.service,
             }),
             Err(e) => Err(runtime_error(format!(
                 "connected to {peer} but could not make the socket blocking: {e}"

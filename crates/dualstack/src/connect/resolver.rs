@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use futures_util::stream::{self, BoxStream, FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
 
@@ -58,6 +59,18 @@ pub trait Resolve: Send + Sync + fmt::Debug {
     /// Start resolving `host` for `families` (given in the order the queries should be
     /// sent: AAAA first, RFC 8305 §3) and return the answers as they arrive.
     fn resolve(&self, host: &str, families: &[Family]) -> Answers;
+
+    /// Ask for the HTTPS records of `host` for `port` (RFC 9460 §9.1 naming), following
+    /// AliasMode. The default answers at once that this resolver cannot.
+    fn https(&self, host: &str, port: u16) -> BoxFuture<'static, super::svcb::HttpsAnswer> {
+        let chain = vec![super::svcb::query_name(host, port)];
+        Box::pin(std::future::ready(super::svcb::HttpsAnswer {
+            chain,
+            services: Vec::new(),
+            error: Some("this resolver does not ask for HTTPS records".into()),
+            elapsed: Duration::ZERO,
+        }))
+    }
 }
 
 /// Parse hosts-file text (`/etc/hosts` syntax: `ADDR NAME [ALIAS...]`, `#` comments).
@@ -233,6 +246,22 @@ fn hickory_error(e: &hickory_resolver::net::NetError) -> ResolveError {
 }
 
 impl Resolve for HickoryResolver {
+    fn https(&self, host: &str, port: u16) -> BoxFuture<'static, super::svcb::HttpsAnswer> {
+        let resolver = self.resolver();
+        let (host, chain) = (host.to_owned(), vec![super::svcb::query_name(host, port)]);
+        Box::pin(async move {
+            match resolver {
+                Ok(r) => super::svcb::lookup_https(&r, &host, port).await,
+                Err(e) => super::svcb::HttpsAnswer {
+                    chain,
+                    services: Vec::new(),
+                    error: Some(e),
+                    elapsed: Duration::ZERO,
+                },
+            }
+        })
+    }
+
     fn resolve(&self, host: &str, families: &[Family]) -> Answers {
         if let Some(path) = &self.hosts {
             if let Some(answers) = from_hosts_file(path, host, families) {
