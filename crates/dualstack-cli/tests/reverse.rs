@@ -289,7 +289,7 @@ fn cli_prints_names_or_numeric_addresses_and_exits_0() {
             stdout(&o),
             "192.0.2.1  good.test\n\
              192.0.2.2  192.0.2.2  no name (NXDOMAIN)\n\
-             192.0.2.3  192.0.2.3  no name (timed out after 400ms)\n\
+             192.0.2.3  192.0.2.3  no name (timed out after 400 ms)\n\
              192.0.2.1  good.test\n"
         );
         assert!(stderr(&o).is_empty(), "{}", stderr(&o));

@@ -29,8 +29,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{RData, RecordType};
@@ -227,38 +225,18 @@ impl Reverse {
     }
 
     /// A hickory resolver that asks only these name servers (UDP, then TCP on
-    /// truncation), like `dig @server`. `/etc/hosts` is not consulted.
+    /// truncation), like `dig @server`, each query once with a 2 s limit (the same
+    /// resolver the connector builds for a server list). `/etc/hosts` is not consulted.
     ///
     /// # Errors
     ///
     /// [`SetupError`] if the list is empty or hickory rejects the configuration.
     pub fn with_name_servers(servers: &[SocketAddr]) -> Result<Self, SetupError> {
-        if servers.is_empty() {
-            return Err(SetupError {
+        let resolver =
+            crate::connect::hickory_for_servers(servers).map_err(|reason| SetupError {
                 backend: Backend::Hickory,
-                reason: "no name server given".into(),
-            });
-        }
-        let configs = servers
-            .iter()
-            .map(|sa| {
-                let mut ns = NameServerConfig::udp_and_tcp(addr::unmap(sa.ip()));
-                for conn in &mut ns.connections {
-                    conn.port = sa.port();
-                }
-                ns
-            })
-            .collect();
-        let mut builder = TokioResolver::builder_with_config(
-            ResolverConfig::from_name_servers(configs),
-            TokioRuntimeProvider::default(),
-        );
-        let opts = builder.options_mut();
-        opts.use_hosts_file = ResolveHosts::Never;
-        let resolver = builder.build().map_err(|e| SetupError {
-            backend: Backend::Hickory,
-            reason: e.to_string(),
-        })?;
+                reason,
+            })?;
         Ok(Self::with_inner(Inner::Hickory(Box::new(resolver))))
     }
 

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use dualstack::addr;
 use dualstack::reverse::{Backend, Reverse, ReverseError};
 
+use super::connect::fmt_duration;
 use super::{CliError, CliResult, Exit};
 
 /// Reverse DNS (PTR) lookups with a hard timeout. Each address prints on one line:
@@ -192,14 +193,6 @@ fn note(e: &ReverseError) -> String {
             format!("not confirmed: {name} does not resolve back")
         }
         other => format!("no name ({other})"),
-    }
-}
-
-fn fmt_duration(d: Duration) -> String {
-    if d.subsec_millis() == 0 && d.as_secs() > 0 {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{}ms", d.as_millis())
     }
 }
 

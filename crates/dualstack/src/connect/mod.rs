@@ -78,7 +78,7 @@ pub use dualstack_eyeballs::{
 };
 pub use error::{AttemptError, Cause, ConnectError, FamilyAnswer, Reason};
 pub use event::{Event, EventKind};
-pub(crate) use resolver::hosts_lookup;
+pub(crate) use resolver::{hickory_for_servers, hosts_lookup};
 pub use resolver::{Answer, Answers, HickoryResolver, Resolve, ResolveError, SystemResolver};
 #[cfg(any(test, feature = "test-util"))]
 pub use scripted::{Script, ScriptedAttempt, ScriptedResolver, ScriptedStream, Started};

@@ -34,6 +34,7 @@ pub struct Answer {
 
 /// Why a query gave no address.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ResolveError {
     /// The name does not exist (NXDOMAIN).
     #[error("no such host (NXDOMAIN)")]
@@ -197,34 +198,13 @@ impl HickoryResolver {
     }
 
     fn build(&self) -> Result<Hickory, String> {
-        use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig};
-        use hickory_resolver::net::runtime::TokioRuntimeProvider;
-        let mut builder = match &self.servers {
-            None => Hickory::builder_tokio()
-                .map_err(|e| format!("cannot read the system resolver configuration: {e}"))?,
-            Some(servers) => {
-                let ns = servers
-                    .iter()
-                    .map(|s| {
-                        let mut c = NameServerConfig::udp_and_tcp(s.ip());
-                        for conn in &mut c.connections {
-                            conn.port = s.port();
-                        }
-                        c
-                    })
-                    .collect();
-                hickory_resolver::Resolver::builder_with_config(
-                    ResolverConfig::from_name_servers(ns),
-                    TokioRuntimeProvider::default(),
-                )
-            }
-        };
-        // We read the hosts file ourselves (both families at once, glibc-style).
-        builder.options_mut().use_hosts_file = ResolveHosts::Never;
-        if self.servers.is_some() {
-            builder.options_mut().timeout = Duration::from_secs(2);
-            builder.options_mut().attempts = 1;
+        if let Some(servers) = &self.servers {
+            return hickory_for_servers(servers);
         }
+        let mut builder = Hickory::builder_tokio()
+            .map_err(|e| format!("cannot read the system resolver configuration: {e}"))?;
+        // We read the hosts file ourselves (both families at once, glibc-style).
+        builder.options_mut().use_hosts_file = hickory_resolver::config::ResolveHosts::Never;
         builder
             .build()
             .map_err(|e| format!("cannot build the DNS resolver: {e}"))
@@ -233,6 +213,43 @@ impl HickoryResolver {
     fn resolver(&self) -> Result<Hickory, String> {
         self.inner.get_or_init(|| self.build()).clone()
     }
+}
+
+/// How long one query to an explicitly named server may take, and it is asked once: a
+/// caller that names its servers (a test's fake server, `--dns-server`) wants an answer
+/// or a failure quickly, and has its own overall timeout above this.
+const NAME_SERVER_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A hickory resolver that asks exactly these name servers (UDP, then TCP on truncation),
+/// on the ports given, with no search domains and no hosts file: the one place that
+/// builds one from a server list (the connector's and [`crate::reverse`]'s).
+pub(crate) fn hickory_for_servers(servers: &[SocketAddr]) -> Result<Hickory, String> {
+    use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig};
+    use hickory_resolver::net::runtime::TokioRuntimeProvider;
+    if servers.is_empty() {
+        return Err("no name server given".into());
+    }
+    let ns = servers
+        .iter()
+        .map(|s| {
+            let mut c = NameServerConfig::udp_and_tcp(unmap(s.ip()));
+            for conn in &mut c.connections {
+                conn.port = s.port();
+            }
+            c
+        })
+        .collect();
+    let mut builder = hickory_resolver::Resolver::builder_with_config(
+        ResolverConfig::from_name_servers(ns),
+        TokioRuntimeProvider::default(),
+    );
+    let opts = builder.options_mut();
+    opts.use_hosts_file = ResolveHosts::Never;
+    opts.timeout = NAME_SERVER_QUERY_TIMEOUT;
+    opts.attempts = 1;
+    builder
+        .build()
+        .map_err(|e| format!("cannot build the DNS resolver: {e}"))
 }
 
 fn hickory_error(e: &hickory_resolver::net::NetError) -> ResolveError {
