@@ -1,26 +1,30 @@
 #!/usr/bin/env bash
-# Benchmark: `dualstack serve` (HTTP whoami) against nginx returning "$remote_addr\n",
-# on 127.0.0.1 and [::1], with keep-alive and with `Connection: close`; then memory per
-# idle connection with 10,000 idle connections. Loopback only; every loop is bounded.
+# Benchmark: `dualstack serve` (HTTP whoami) against nginx returning "$remote_addr\n" and
+# a Go net/http whoami, on 127.0.0.1 and [::1], keep-alive and `Connection: close`; then
+# memory per idle connection (half IPv4, half IPv6; never-sent and keep-alive-idle) and
+# the RSS still held after they close. Loopback only; every loop is bounded.
 #
-#   bash bench/serve.sh            # DURATION=5 ROUNDS=3 CONNS=64 IDLE=10000 to change
+#   bash bench/serve.sh      # DURATION=5 ROUNDS=3 CONNS=50 IDLE=10000 SKIP_RPS=1 SKIP_IDLE=1
 #
-# Fairness: nginx gets as many workers as our runtime has threads (nproc), access_log
-# off and keepalive_requests raised to 1e6 (ours has no per-connection request cap);
-# ours runs with RUST_LOG=warn (no per-connection log line). wrk alternates between the
-# two servers, ROUNDS times per row; the median is printed.
+# Core split (2-core machine): every server is pinned to CPU $SERVER_CPU with one worker
+# (nginx worker_processes 1, Go GOMAXPROCS=1, ours TOKIO_WORKER_THREADS=1); wrk -t1 is
+# pinned to CPU $CLIENT_CPU. nginx: access_log off, keepalive_requests 1e6; ours:
+# RUST_LOG=warn (no per-connection line; a line per request is an access log). wrk
+# alternates between the servers, ROUNDS times per row; the median is printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-5}
 ROUNDS=${ROUNDS:-3}
-CONNS=${CONNS:-64}
+CONNS=${CONNS:-50}
 IDLE=${IDLE:-10000}
-THREADS=$(nproc)
+SERVER_CPU=${SERVER_CPU:-1}
+CLIENT_CPU=${CLIENT_CPU:-0}
 
 need=()
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v wrk >/dev/null || need+=(wrk)
+command -v go >/dev/null || need+=(golang-go)
 if ((${#need[@]})); then
     if [ "$(id -u)" != 0 ]; then
         echo "need ${need[*]} (apt-get install ${need[*]}); run as root to install" >&2
@@ -30,7 +34,7 @@ if ((${#need[@]})); then
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
-cargo build --release --quiet
+cargo build --release --quiet -p dualstack-cli
 BIN=target/release/dualstack
 
 free_port() {
@@ -47,17 +51,21 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Idle connections need fds on both sides (client and server are separate processes).
+# Idle connections need fds on both sides; root may raise the hard limit.
+want=$((2 * IDLE + 1000))
+ulimit -Hn "$want" 2>/dev/null || true
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if [ "$(ulimit -n)" != unlimited ] && (($(ulimit -n) < IDLE + 500)); then
     echo "note: ulimit -n is $(ulimit -n); lowering IDLE to fit" >&2
     IDLE=$(($(ulimit -n) - 500))
 fi
+echo "fd limit $(ulimit -n); $(nproc) CPUs; $(uptime | sed 's/.*load/load/')"
 
+# --- the three servers ---------------------------------------------------------------
 start_nginx() {
     local port=$1
-    cat >"$WORK/nginx.conf" <<EOF
-worker_processes $THREADS;
+    cat >"$WORK/nginx.conf" <<CONF
+worker_processes 1;
 worker_rlimit_nofile $((IDLE + 1000));
 pid $WORK/nginx.pid;
 error_log $WORK/nginx.err warn;
@@ -65,6 +73,7 @@ events { worker_connections $((IDLE + 1000)); }
 http {
     access_log off;
     keepalive_requests 1000000;
+    keepalive_timeout 120s;
     client_body_temp_path $WORK; proxy_temp_path $WORK; fastcgi_temp_path $WORK;
     uwsgi_temp_path $WORK; scgi_temp_path $WORK;
     server {
@@ -74,76 +83,9 @@ http {
         location / { return 200 "\$remote_addr\n"; }
     }
 }
-EOF
-    "$NGINX" -c "$WORK/nginx.conf" -e "$WORK/nginx.err" -g 'daemon on; master_process on;'
+CONF
+    taskset -c "$SERVER_CPU" "$NGINX" -c "$WORK/nginx.conf" -e "$WORK/nginx.err" -g 'daemon on; master_process on;'
     for _ in $(seq 50); do [ -s "$WORK/nginx.pid" ] && break; sleep 0.1; done
-}
-
-start_ours() {
-    local port=$1
-    shift
-    RUST_LOG=warn "$BIN" serve --line off --udp off \
-        --http "127.0.0.1:$port" --http "[::1]:$port" \
-        --max-connections $((IDLE * 2)) "$@" 2>"$WORK/ours.err" &
-    OURS=$!
-    PIDS+=("$OURS")
-    for _ in $(seq 50); do
-        curl -s -o /dev/null "http://127.0.0.1:$port/" && return 0
-        sleep 0.1
-    done
-    echo "dualstack serve did not start:" >&2
-    cat "$WORK/ours.err" >&2
-    exit 1
-}
-
-# wrk → requests/s (a number). Non-2xx or socket errors are reported on stderr.
-rps() {
-    local url=$1
-    shift
-    local out
-    out=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" "$@" "$url" 2>&1)
-    if grep -q -E "Non-2xx|Socket errors" <<<"$out"; then
-        echo "warning: $url: $(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr -s ' ')" >&2
-    fi
-    awk '/Requests\/sec/ {print $2}' <<<"$out"
-}
-
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-
-NPORT=$(free_port)
-OPORT=$(free_port)
-start_nginx "$NPORT"
-start_ours "$OPORT"
-for url in "http://127.0.0.1:$NPORT/" "http://[::1]:$NPORT/" "http://127.0.0.1:$OPORT/" "http://[::1]:$OPORT/"; do
-    echo "check $url -> $(curl -s "$url")"
-done
-
-echo
-echo "HTTP whoami, wrk -t1 -c$CONNS -d${DURATION}s, median of $ROUNDS alternating rounds, $THREADS threads/workers each"
-printf '%-12s %-11s %12s %12s %7s\n' family mode "nginx req/s" "ours req/s" ratio
-for host in 127.0.0.1 "[::1]"; do
-    for mode in keep-alive close; do
-        hdr=()
-        [ "$mode" = close ] && hdr=(-H "Connection: close")
-        n=() o=()
-        for _ in $(seq "$ROUNDS"); do
-            n+=("$(rps "http://$host:$NPORT/" "${hdr[@]}")")
-            o+=("$(rps "http://$host:$OPORT/" "${hdr[@]}")")
-        done
-        nm=$(printf '%s\n' "${n[@]}" | median)
-        om=$(printf '%s\n' "${o[@]}" | median)
-        printf '%-12s %-11s %12.0f %12.0f %6.2fx\n' "$host" "$mode" "$nm" "$om" \
-            "$(awk -v a="$om" -v b="$nm" 'BEGIN {print a / b}')"
-    done
-done
-
-# --- memory per idle connection -------------------------------------------------------
-rss_kib() { # total VmRSS of the given pids
-    local t=0
-    for p in "$@"; do
-        t=$((t + $(awk '/^VmRSS/ {print $2}' "/proc/$p/status")))
-    done
-    echo "$t"
 }
 nginx_pids() {
     local master
@@ -151,46 +93,156 @@ nginx_pids() {
     echo "$master" $(pgrep -P "$master")
 }
 
-# Hold IDLE connections open without sending a byte; prints "ready N" then waits.
-cat >"$WORK/idle.py" <<'EOF'
-import socket, sys, time
-host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-socks = []
-deadline = time.time() + 120
-for _ in range(n):
-    if time.time() > deadline:
-        break
-    s = socket.create_connection((host, port), timeout=10)
-    socks.append(s)
-print("ready", len(socks), flush=True)
-sys.stdin.read()
-EOF
+cat >"$WORK/whoami.go" <<'GO'
+package main
 
-idle_delta() { # name port pids... → prints "KiB before, after, per conn"
+import (
+	"net"
+	"net/http"
+	"os"
+)
+
+func main() {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write([]byte(host + "\n"))
+	})
+	for _, a := range os.Args[2:] {
+		l, err := net.Listen("tcp", a)
+		if err != nil {
+			panic(err)
+		}
+		go http.Serve(l, h)
+	}
+	l, err := net.Listen("tcp", os.Args[1])
+	if err != nil {
+		panic(err)
+	}
+	panic(http.Serve(l, h))
+}
+GO
+(cd "$WORK" && GOCACHE="$WORK/gocache" GOPATH="$WORK/gopath" GO111MODULE=off go build -o whoami-go whoami.go)
+
+wait_http() {
+    for _ in $(seq 100); do
+        curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0
+        sleep 0.1
+    done
+    echo "server on port $1 did not start" >&2
+    exit 1
+}
+start_go() {
+    local port=$1
+    GOMAXPROCS=1 taskset -c "$SERVER_CPU" "$WORK/whoami-go" "127.0.0.1:$port" "[::1]:$port" &
+    GOPID=$!
+    PIDS+=("$GOPID")
+    wait_http "$port"
+}
+start_ours() {
     local port=$1
     shift
-    local before after
-    before=$(rss_kib "$@")
-    coproc IDLEC { python3 "$WORK/idle.py" 127.0.0.1 "$port" "$IDLE"; }
-    local line
-    read -r -t 150 line <&"${IDLEC[0]}"
-    sleep 2 # let the server accept and register everything
-    after=$(rss_kib "$@")
-    echo "$before $after ${line#ready }"
-    kill "$IDLEC_PID" 2>/dev/null || true
-    wait "$IDLEC_PID" 2>/dev/null || true
+    RUST_LOG=warn TOKIO_WORKER_THREADS=1 taskset -c "$SERVER_CPU" "$BIN" serve --line off --udp off \
+        --http "127.0.0.1:$port" --http "[::1]:$port" \
+        --max-connections $((IDLE * 2)) --header-timeout 120s --idle-timeout 300s "$@" \
+        2>"$WORK/ours.err" &
+    OURS=$!
+    PIDS+=("$OURS")
+    wait_http "$port"
 }
 
-# Our idle connections are closed by the header timeout (10 s); give this test room.
-kill "$OURS"
-wait "$OURS" 2>/dev/null || true
-start_ours "$OPORT" --header-timeout 120s
-sleep 0.5
+NPORT=$(free_port)
+GPORT=$(free_port)
+OPORT=$(free_port)
+start_nginx "$NPORT"
+start_go "$GPORT"
+start_ours "$OPORT"
+for p in $NPORT $GPORT $OPORT; do
+    for h in 127.0.0.1 "[::1]"; do
+        echo "check http://$h:$p/ -> $(curl -s "http://$h:$p/")"
+    done
+done
 
-echo
-echo "memory with $IDLE idle connections (connected, nothing sent), RSS delta"
-printf '%-8s %12s %12s %8s %14s\n' server "before KiB" "after KiB" conns "bytes/conn"
-read -r b a c < <(idle_delta "$NPORT" $(nginx_pids))
-printf '%-8s %12d %12d %8d %14.0f\n' nginx "$b" "$a" "$c" "$(awk -v a="$a" -v b="$b" -v c="$c" 'BEGIN {print (a - b) * 1024 / c}')"
-read -r b a c < <(idle_delta "$OPORT" "$OURS")
-printf '%-8s %12d %12d %8d %14.0f\n' ours "$b" "$a" "$c" "$(awk -v a="$a" -v b="$b" -v c="$c" 'BEGIN {print (a - b) * 1024 / c}')"
+# --- requests per second -------------------------------------------------------------
+rps() { # url [wrk args] → requests/s; errors are reported on stderr
+    local url=$1
+    shift
+    local out
+    out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" "$@" "$url" 2>&1)
+    if grep -q -E "Non-2xx|Socket errors" <<<"$out"; then
+        echo "warning: $url: $(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr -s ' ')" >&2
+    fi
+    awk '/Requests\/sec/ {print $2}' <<<"$out"
+}
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+if [ -z "${SKIP_RPS:-}" ]; then
+    echo
+    echo "HTTP whoami, wrk -t1 -c$CONNS -d${DURATION}s on CPU $CLIENT_CPU, servers on CPU $SERVER_CPU (1 worker each)"
+    echo "median of $ROUNDS alternating rounds; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+    printf '%-10s %-11s %11s %11s %11s %8s %8s\n' family mode "nginx r/s" "Go r/s" "ours r/s" "ours/ngx" "Go/ngx"
+    for host in 127.0.0.1 "[::1]"; do
+        for mode in keep-alive close; do
+            hdr=()
+            [ "$mode" = close ] && hdr=(-H "Connection: close")
+            n=() g=() o=()
+            for _ in $(seq "$ROUNDS"); do
+                n+=("$(rps "http://$host:$NPORT/" "${hdr[@]}")")
+                g+=("$(rps "http://$host:$GPORT/" "${hdr[@]}")")
+                o+=("$(rps "http://$host:$OPORT/" "${hdr[@]}")")
+            done
+            nm=$(printf '%s\n' "${n[@]}" | median)
+            gm=$(printf '%s\n' "${g[@]}" | median)
+            om=$(printf '%s\n' "${o[@]}" | median)
+            printf '%-10s %-11s %11.0f %11.0f %11.0f %7.2fx %7.2fx\n' "$host" "$mode" "$nm" "$gm" "$om" \
+                "$(awk -v a="$om" -v b="$nm" 'BEGIN {print a / b}')" \
+                "$(awk -v a="$gm" -v b="$nm" 'BEGIN {print a / b}')"
+        done
+    done
+    echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+fi
+
+# --- memory per idle connection ------------------------------------------------------
+rss_kib() { # total VmRSS of the given pids
+    local t=0
+    for p in "$@"; do
+        t=$((t + $(awk '/^VmRSS/ {print $2}' "/proc/$p/status")))
+    done
+    echo "$t"
+}
+
+# idle MODE pids... → "before after conns closed" (KiB, KiB, count, KiB after closing)
+idle() {
+    local port=$1 mode=$2
+    shift 2
+    local before after closed line
+    before=$(rss_kib "$@")
+    coproc IDLEC { python3 bench/idle_clients.py "$port" "$IDLE" "$mode" both; }
+    read -r -t 400 line <&"${IDLEC[0]}"
+    sleep 4 # let the server accept everything (and park keep-alive connections: 1 s)
+    after=$(rss_kib "$@")
+    kill "$IDLEC_PID" 2>/dev/null || true
+    wait "$IDLEC_PID" 2>/dev/null || true
+    sleep 3 # let the server see every close
+    closed=$(rss_kib "$@")
+    echo "$before $after ${line#ready } $closed"
+}
+
+if [ -z "${SKIP_IDLE:-}" ]; then
+    echo
+    echo "memory with $IDLE idle connections (half 127.0.0.1, half [::1]); RSS of the server process(es)"
+    printf '%-6s %-10s %11s %11s %7s %11s %15s\n' server idle "before KiB" "with KiB" conns "bytes/conn" "kept after KiB"
+    for mode in never ka; do
+        for s in nginx go ours; do
+            case $s in
+            nginx) port=$NPORT pids=$(nginx_pids) ;;
+            go) port=$GPORT pids=$GOPID ;;
+            ours) port=$OPORT pids=$OURS ;;
+            esac
+            # shellcheck disable=SC2086
+            read -r b a c k < <(idle "$port" "$mode" $pids)
+            printf '%-6s %-10s %11d %11d %7d %11.0f %15d\n' "$s" "$mode" "$b" "$a" "$c" \
+                "$(awk -v a="$a" -v b="$b" -v c="$c" 'BEGIN {print (a - b) * 1024 / c}')" $((k - b))
+        done
+    done
+fi

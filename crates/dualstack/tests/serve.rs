@@ -103,6 +103,20 @@ async fn idle_connections_build_no_hyper_connection() {
         );
     }
     assert_eq!(server.stats().http_started, 1);
+    // Idle in keep-alive past the park delay: hyper's state is dropped, and the next
+    // request builds a new one on the same connection.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    c.write_all(GET).unwrap();
+    let r = tokio::task::block_in_place(|| read_response(&mut c));
+    assert!(
+        r.starts_with("HTTP/1.1 200") && r.ends_with("IPv4\n"),
+        "{r}"
+    );
+    assert_eq!(
+        server.stats().http_started,
+        2,
+        "parked connection not rebuilt"
+    );
     drop(idle);
     let d = running.stop(std::future::pending()).await;
     assert_eq!(d.cut, 0);

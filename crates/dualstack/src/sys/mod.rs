@@ -6,6 +6,8 @@
 
 #[cfg(feature = "server")]
 pub(crate) mod activation;
+#[cfg(feature = "server")]
+pub(crate) mod alloc;
 pub(crate) mod errno;
 pub(crate) mod getnameinfo;
 pub(crate) mod netinfo;

@@ -5,16 +5,15 @@
 //! into a short-lived small buffer (`readable()` alone is no proof, since Tokio reports an
 //! accepted socket readable before any data came), replayed to hyper.
 
-use std::io;
 use std::sync::atomic::Ordering;
 use std::time::Instant as StdInstant;
 
 use tokio::net::TcpStream;
-use tokio::sync::{watch, OwnedSemaphorePermit};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::http::{self, HttpError, Phase};
+use super::http::{self, first_bytes, First, HttpError, Phase};
 use super::line;
 use super::observe::Refused;
 use super::proxy::FirstSpeaker;
@@ -23,10 +22,6 @@ use super::server::{Server, Service};
 use super::Facts;
 use crate::addr::Family;
 use crate::listen::{Accepted, Listeners};
-
-/// Size of the buffer for a connection's first read. Most request heads fit; the rest
-/// is read by hyper.
-const FIRST_READ: usize = 1024;
 
 impl Server {
     pub(crate) async fn accept_loop(self, mut listeners: Listeners, service: Service) {
@@ -140,6 +135,7 @@ impl Server {
             Service::Line => self.line(stream, facts).await,
             _ => self.http(stream, facts).await,
         }
+        self.inner.counters.released.fetch_add(1, Ordering::Relaxed);
     }
 
     fn observe_refused(&self, reason: Refused) {
@@ -194,12 +190,9 @@ impl Server {
             }
         };
         let counters = &self.inner.counters;
-        let started = || {
-            counters.http_started.fetch_add(1, Ordering::Relaxed);
-        };
         let observer = self.inner.cfg.observer.clone();
         match Box::pin(http::serve_stream(
-            stream, prefix, facts, cfg, phase, started, observer,
+            stream, prefix, facts, cfg, phase, counters, observer,
         ))
         .await
         {
@@ -211,47 +204,6 @@ impl Server {
             }
             Err(HttpError::Cut) => tracing::debug!("cut at shutdown"),
             Err(e) => tracing::debug!(error = %e, "connection error"),
-        }
-    }
-}
-
-enum First {
-    Data(Vec<u8>),
-    Closed,
-    TimedOut,
-    Shutdown,
-    Failed(io::Error),
-}
-
-/// Wait for a connection's first bytes and read them (at most [`FIRST_READ`]). The buffer
-/// exists only once data is there. At shutdown, bytes already received are still read.
-async fn first_bytes(
-    stream: &TcpStream,
-    timeout: std::time::Duration,
-    phase: &mut watch::Receiver<Phase>,
-) -> First {
-    let sleep = tokio::time::sleep(crate::deadline::capped(timeout));
-    tokio::pin!(sleep);
-    let mut stopping = false;
-    loop {
-        if !stopping {
-            tokio::select! {
-                r = stream.readable() => if let Err(e) = r { return First::Failed(e) },
-                () = sleep.as_mut() => return First::TimedOut,
-                _ = phase.wait_for(|p| *p != Phase::Running) => stopping = true,
-            }
-        }
-        let mut buf = Vec::with_capacity(FIRST_READ);
-        match stream.try_read_buf(&mut buf) {
-            Ok(0) => return First::Closed,
-            Ok(_) => return First::Data(buf),
-            // Nothing received: at shutdown that means close at once.
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if stopping {
-                    return First::Shutdown;
-                }
-            }
-            Err(e) => return First::Failed(e),
         }
     }
 }

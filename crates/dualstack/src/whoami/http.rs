@@ -41,6 +41,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::observe::{route_label, Observer};
+use super::server::Counters;
 use super::Facts;
 use crate::deadline::Later;
 
@@ -111,6 +112,9 @@ pub enum HttpError {
     /// timeout.
     #[error("no complete request within {0:?}, closed")]
     HeadTimeout(Duration),
+    /// Reading the next request failed.
+    #[error("read failed")]
+    Io(#[source] io::Error),
     /// The server shut down hard (second signal or drain deadline).
     #[error("cut by the server's shutdown")]
     Cut,
@@ -147,6 +151,8 @@ struct Shared {
     unanswered: AtomicBool,
     /// Shutdown began: every response says `Connection: close`.
     closing: AtomicBool,
+    /// Park: the next read reports an end of stream so hyper finishes at an idle point.
+    park: AtomicBool,
 }
 
 impl Shared {
@@ -187,6 +193,11 @@ impl Shared {
         }
     }
 
+    /// When an idle keep-alive connection's hyper state is dropped.
+    fn park_at(&self) -> Instant {
+        self.at(&self.head_start).later(PARK_AFTER)
+    }
+
     /// Whether a request has arrived that must be answered before closing: bytes hyper
     /// read but has not answered, or bytes waiting in the socket's receive queue.
     fn has_request(&self) -> bool {
@@ -209,32 +220,68 @@ struct ConnIo {
 /// server shuts down. At shutdown a request that has arrived is answered with
 /// `Connection: close`; a connection with nothing received closes at once.
 ///
-/// `on_hyper` is called once, when the hyper connection (and its buffers) is built.
+/// `counters.http_started` counts each hyper connection (and its buffers) built.
 pub(crate) async fn serve_stream(
     stream: TcpStream,
     prefix: Vec<u8>,
     facts: Facts,
     cfg: &HttpConfig,
     mut phase: watch::Receiver<Phase>,
-    on_hyper: impl FnOnce(),
+    counters: &Counters,
     observer: Option<Arc<dyn Observer>>,
 ) -> Result<(), HttpError> {
-    let start = Instant::now();
     let shared = Arc::new(Shared {
         fd: stream.as_raw_fd(),
-        start,
+        start: Instant::now(),
         last_io: AtomicU64::new(0),
         head_start: AtomicU64::new(0),
         unanswered: AtomicBool::new(!prefix.is_empty()),
         closing: AtomicBool::new(false),
+        park: AtomicBool::new(false),
     });
-    let io = TokioIo::new(ConnIo {
+    let facts = Arc::new(facts);
+    let mut io = ConnIo {
         stream,
         shared: shared.clone(),
         prefix,
         pos: 0,
-    });
+    };
+    loop {
+        counters.http_started.fetch_add(1, Ordering::Relaxed);
+        // Boxed: hyper's connection state lives in this allocation only while it runs; a
+        // parked connection's future is just the wait for bytes.
+        io = match Box::pin(run_hyper(io, &facts, &shared, cfg, &mut phase, &observer)).await? {
+            Some(parked) => parked,
+            None => return Ok(()),
+        };
+        counters.released.fetch_add(1, Ordering::Relaxed);
+        // Parked: no hyper state, no buffers, until the next request's first bytes.
+        let (at, why) = shared.deadline(cfg);
+        let left = at.saturating_duration_since(Instant::now());
+        io.prefix = match first_bytes(&io.stream, left, &mut phase).await {
+            First::Data(b) => b,
+            First::TimedOut => return Err(why),
+            First::Closed | First::Shutdown => return Ok(()),
+            First::Failed(e) => return Err(HttpError::Io(e)),
+        };
+        io.pos = 0;
+        shared.on_read();
+    }
+}
+
+/// One hyper connection over `io`, until the connection ends (`None`) or has idled in
+/// keep-alive for [`PARK_AFTER`] (the I/O object back, hyper's state dropped).
+async fn run_hyper(
+    io: ConnIo,
+    facts: &Arc<Facts>,
+    shared: &Arc<Shared>,
+    cfg: &HttpConfig,
+    phase: &mut watch::Receiver<Phase>,
+    observer: &Option<Arc<dyn Observer>>,
+) -> Result<Option<ConnIo>, HttpError> {
     let svc_shared = shared.clone();
+    let facts = facts.clone();
+    let observer = observer.clone();
     let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
         let handled = Instant::now();
         let mut resp = route(req.method(), req.uri().path(), &facts);
@@ -250,17 +297,15 @@ pub(crate) async fn serve_stream(
         if svc_shared.closing.load(Ordering::Relaxed) {
             resp.headers_mut().insert(header::CONNECTION, CLOSE);
         }
-        async move { Ok::<_, Infallible>(resp) }
+        std::future::ready(Ok::<_, Infallible>(resp))
     });
-    on_hyper();
-    let conn = http1::Builder::new()
+    let mut conn = http1::Builder::new()
         .max_buf_size(cfg.max_buf_size.max(8192))
         .keep_alive(true)
-        .serve_connection(io, svc);
-    tokio::pin!(conn);
+        .serve_connection(TokioIo::new(io), svc);
     let mut draining = false;
     let (first, _) = shared.deadline(cfg);
-    let timer = tokio::time::sleep_until(first);
+    let timer = tokio::time::sleep_until(first.min(shared.park_at()));
     tokio::pin!(timer);
     loop {
         // Before the first poll too: a server already draining answers this request only.
@@ -268,27 +313,104 @@ pub(crate) async fn serve_stream(
             draining = true;
             shared.closing.store(true, Ordering::Relaxed);
             if !shared.has_request() {
-                conn.as_mut().graceful_shutdown();
+                Pin::new(&mut conn).graceful_shutdown();
             }
         }
         if *phase.borrow() == Phase::Cut {
             return Err(HttpError::Cut);
         }
         tokio::select! {
-            r = conn.as_mut() => return r.map_err(HttpError::from),
+            r = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => {
+                r?;
+                if !shared.park.swap(false, Ordering::Relaxed) {
+                    return Ok(None);
+                }
+                let parts = conn.into_parts();
+                let mut io = parts.io.into_inner();
+                if !parts.read_buf.is_empty() {
+                    let mut prefix = parts.read_buf.to_vec();
+                    prefix.extend_from_slice(&io.prefix[io.pos..]);
+                    io.prefix = prefix;
+                    io.pos = 0;
+                }
+                return Ok(Some(io));
+            }
             // One timer per connection, re-armed lazily when it fires early.
             () = timer.as_mut() => {
+                let now = Instant::now();
                 let (at, why) = shared.deadline(cfg);
-                if Instant::now() >= at {
+                if now >= at {
                     return Err(why);
                 }
-                timer.as_mut().reset(at);
+                let park = shared.park_at();
+                if now >= park && !draining && !shared.has_request() {
+                    // hyper reads an end of stream at an idle point: it finishes cleanly
+                    // and gives the I/O object back.
+                    shared.park.store(true, Ordering::Relaxed);
+                    timer.as_mut().reset(at);
+                } else {
+                    // Busy or draining: look again one park period from now.
+                    let next = if park > now { park } else { now.later(PARK_AFTER) };
+                    timer.as_mut().reset(at.min(next));
+                }
             }
             r = phase.changed() => {
                 if r.is_err() {
                     return Err(HttpError::Cut);
                 }
             }
+        }
+    }
+}
+
+/// How long a keep-alive connection idles before hyper's state and its 16 KiB of
+/// buffers are dropped (and rebuilt from the next request's first bytes): long enough
+/// that a busy connection keeps them, short enough that idle ones cost ~2 KB.
+pub(crate) const PARK_AFTER: Duration = Duration::from_millis(1000);
+
+/// What waiting for a connection's first bytes gave.
+pub(crate) enum First {
+    Data(Vec<u8>),
+    Closed,
+    TimedOut,
+    Shutdown,
+    Failed(io::Error),
+}
+
+/// Size of the buffer for a connection's first read. Most request heads fit; the rest
+/// is read by hyper.
+const FIRST_READ: usize = 1024;
+
+/// Wait for a connection's first bytes and read them (at most [`FIRST_READ`]), a real
+/// read: Tokio reports an accepted socket readable before any data came. The buffer
+/// exists only once data is there. At shutdown, bytes already received are still read.
+pub(crate) async fn first_bytes(
+    stream: &TcpStream,
+    timeout: Duration,
+    phase: &mut watch::Receiver<Phase>,
+) -> First {
+    let sleep = tokio::time::sleep(crate::deadline::capped(timeout));
+    tokio::pin!(sleep);
+    let mut stopping = false;
+    loop {
+        if !stopping {
+            tokio::select! {
+                r = stream.readable() => if let Err(e) = r { return First::Failed(e) },
+                () = sleep.as_mut() => return First::TimedOut,
+                _ = phase.wait_for(|p| *p != Phase::Running) => stopping = true,
+            }
+        }
+        let mut buf = Vec::with_capacity(FIRST_READ);
+        match stream.try_read_buf(&mut buf) {
+            Ok(0) => return First::Closed,
+            Ok(_) => return First::Data(buf),
+            // Nothing received: at shutdown that means close at once.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if stopping {
+                    return First::Shutdown;
+                }
+            }
+            Err(e) => return First::Failed(e),
         }
     }
 }
@@ -309,6 +431,9 @@ impl AsyncRead for ConnIo {
                 self.prefix = Vec::new();
                 self.pos = 0;
             }
+            return Poll::Ready(Ok(()));
+        }
+        if self.shared.park.load(Ordering::Relaxed) {
             return Poll::Ready(Ok(()));
         }
         let before = buf.filled().len();

@@ -74,6 +74,11 @@ impl fmt::Display for Service {
     }
 }
 
+/// How often the server checks whether to return freed memory to the OS.
+const TRIM_EVERY: Duration = Duration::from_secs(1);
+/// Connections that must have ended (or parked) since the last trim to trim again.
+const TRIM_AFTER: u64 = 256;
+
 /// Default of [`ServerConfig::max_connections`].
 pub const MAX_CONNECTIONS: usize = 10_000;
 /// Default of [`ServerConfig::idle_timeout`].
@@ -142,6 +147,8 @@ pub(crate) struct Counters {
     pub(crate) accepted: AtomicU64,
     pub(crate) refused: AtomicU64,
     pub(crate) http_started: AtomicU64,
+    /// Connections ended plus keep-alive connections parked: memory freed in bulk.
+    pub(crate) released: AtomicU64,
 }
 
 /// A whoami server: limits, counters and the shutdown phase shared by every service.
@@ -256,10 +263,31 @@ impl Server {
                 }
             }));
         }
+        tasks.push(tokio::spawn(self.clone().trimmer()));
         Ok(Running {
             server: self.clone(),
             tasks,
         })
+    }
+
+    /// Once a second: after a burst of connections ended (or parked), give the freed heap
+    /// pages back to the OS, so RSS does not ratchet up burst after burst.
+    async fn trimmer(self) {
+        let mut phase = self.inner.phase.subscribe();
+        let mut tick = tokio::time::interval(TRIM_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut seen = 0;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = phase.wait_for(|p| *p != Phase::Running) => return,
+            }
+            let now = self.inner.counters.released.load(Ordering::Relaxed);
+            if now - seen >= TRIM_AFTER {
+                seen = now;
+                crate::sys::alloc::trim();
+            }
+        }
     }
 
     /// Begin a graceful shutdown: stop accepting (TCP) and answering (UDP); requests that
