@@ -539,3 +539,37 @@ proptest! {
         prop_assert_eq!(seen.len(), r.starts.len());
     }
 }
+
+proptest! {
+    /// Resolve-only mode, for any answers: it never starts an attempt, ends by the
+    /// timeout with every family reported once, and orders exactly the usable addresses.
+    #[test]
+    fn resolve_only_ends_and_reports_every_family(
+        v6 in answer_strategy(true),
+        v4 in answer_strategy(false),
+        timeout in 1u64..4000,
+    ) {
+        let mut s = Script::default();
+        if let Some((d, r)) = v6 { s.dns.push((Family::V6, d, r)); }
+        if let Some((d, r)) = v4 { s.dns.push((Family::V4, d, r)); }
+        let mut cfg = Config::default();
+        cfg.timeout = ms(timeout);
+        let r = simulate(&cfg, Mode::Resolve, Target::Name, None, &s);
+        prop_assert!(r.starts.is_empty());
+        match r.outcome {
+            Some((at, Outcome::Resolved(res))) => {
+                prop_assert!(at <= ms(timeout));
+                let mut fams: Vec<Family> = res.answers.iter().map(|a| a.family).collect();
+                fams.sort();
+                prop_assert_eq!(fams, vec![Family::V4, Family::V6]);
+                let mut usable: Vec<IpAddr> = res.answers.iter().flat_map(|a| a.addrs.clone()).collect();
+                usable.sort();
+                usable.dedup();
+                let mut order = res.order.clone();
+                order.sort();
+                prop_assert_eq!(order, usable);
+            }
+            other => prop_assert!(false, "{:?}", other),
+        }
+    }
+}

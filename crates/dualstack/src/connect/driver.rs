@@ -95,13 +95,8 @@ pub(crate) async fn run<A: Attempt>(
     let start = now();
     let mut rec = Recorder::default();
     let fail = |reason: Reason, rec: &mut Recorder| ConnectError {
-        host: host.to_owned(),
-        port,
-        reason,
-        attempts: Vec::new(),
-        lookups: Vec::new(),
         elapsed: now().saturating_duration_since(start),
-        events: rec.take(),
+        ..ConnectError::early(host, port, reason, rec.take())
     };
     let host_t = host.trim();
     if cfg.allowed_families().is_some() {
@@ -251,11 +246,11 @@ fn finish<S>(
                 events: rec.take(),
                 service,
             })),
-            _ => Err(internal(
+            _ => Err(ConnectError::internal(
                 host,
                 port,
-                rec,
                 "the winner is not the attempt that connected",
+                rec.take(),
             )),
         },
         Outcome::Resolved(r) => Ok(Finished::Resolved(Resolution {
@@ -298,26 +293,11 @@ fn finish<S>(
                 events: rec.take(),
             })
         }
-        _ => Err(internal(
+        _ => Err(ConnectError::internal(
             host,
             port,
-            rec,
             "an outcome this driver does not know",
+            rec.take(),
         )),
-    }
-}
-
-/// A broken promise between machine and driver: an error, never a panic.
-fn internal(host: &str, port: u16, mut rec: Recorder, what: &str) -> ConnectError {
-    ConnectError {
-        host: host.to_owned(),
-        port,
-        reason: Reason::Runtime {
-            message: format!("internal error: {what}"),
-        },
-        attempts: Vec::new(),
-        lookups: Vec::new(),
-        elapsed: std::time::Duration::ZERO,
-        events: rec.take(),
     }
 }

@@ -189,6 +189,27 @@ fn opt_ms<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::
     }
 }
 
+impl ConnectError {
+    /// A failure before any query or attempt: no attempts, no lookups, no elapsed time.
+    pub(crate) fn early(host: &str, port: u16, reason: Reason, events: Vec<Event>) -> ConnectError {
+        ConnectError {
+            host: host.to_owned(),
+            port,
+            reason,
+            attempts: Vec::new(),
+            lookups: Vec::new(),
+            elapsed: Duration::ZERO,
+            events,
+        }
+    }
+
+    /// A broken promise inside the library, as an error rather than a panic.
+    pub(crate) fn internal(host: &str, port: u16, what: &str, events: Vec<Event>) -> ConnectError {
+        let message = format!("internal error: {what}");
+        ConnectError::early(host, port, Reason::Runtime { message }, events)
+    }
+}
+
 impl fmt::Display for ConnectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "cannot connect to {} port {}: ", self.host, self.port)?;

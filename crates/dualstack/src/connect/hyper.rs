@@ -139,15 +139,8 @@ impl HappyConnector {
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 fn bad_uri(uri: &http::Uri) -> ConnectError {
-    ConnectError {
-        host: uri.to_string(),
-        port: 0,
-        reason: Reason::InvalidHost { cause: None },
-        attempts: Vec::new(),
-        lookups: Vec::new(),
-        elapsed: Duration::ZERO,
-        events: Vec::new(),
-    }
+    let reason = Reason::InvalidHost { cause: None };
+    ConnectError::early(&uri.to_string(), 0, reason, Vec::new())
 }
 
 impl tower_service::Service<http::Uri> for HappyConnector {

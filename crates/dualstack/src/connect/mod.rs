@@ -321,17 +321,12 @@ impl Connector {
         );
         match run.instrument(span).await? {
             driver::Finished::Connected(c) => Ok(c),
-            driver::Finished::Resolved(_) => Err(ConnectError {
-                host: host.to_owned(),
+            driver::Finished::Resolved(r) => Err(ConnectError::internal(
+                host,
                 port,
-                reason: Reason::Runtime {
-                    message: "internal error: a connect ended without a connection".into(),
-                },
-                attempts: Vec::new(),
-                lookups: Vec::new(),
-                elapsed: Duration::ZERO,
-                events: Vec::new(),
-            }),
+                "a connect ended without a connection",
+                r.events,
+            )),
         }
     }
 
@@ -346,14 +341,8 @@ impl Connector {
         host: &str,
         port: u16,
     ) -> Result<Connection<std::net::TcpStream>, ConnectError> {
-        let runtime_error = |message: String| ConnectError {
-            host: host.to_owned(),
-            port,
-            reason: Reason::Runtime { message },
-            attempts: Vec::new(),
-            lookups: Vec::new(),
-            elapsed: Duration::ZERO,
-            events: Vec::new(),
+        let runtime_error = |message: String| {
+            ConnectError::early(host, port, Reason::Runtime { message }, Vec::new())
         };
         if tokio::runtime::Handle::try_current().is_ok() {
             return Err(runtime_error(
@@ -417,17 +406,12 @@ impl Connector {
         );
         match run.instrument(span).await? {
             driver::Finished::Resolved(r) => Ok(r),
-            driver::Finished::Connected(_) => Err(ConnectError {
-                host: host.to_owned(),
+            driver::Finished::Connected(c) => Err(ConnectError::internal(
+                host,
                 port,
-                reason: Reason::Runtime {
-                    message: "internal error: a resolve connected".into(),
-                },
-                attempts: Vec::new(),
-                lookups: Vec::new(),
-                elapsed: Duration::ZERO,
-                events: Vec::new(),
-            }),
+                "a resolve connected",
+                c.events,
+            )),
         }
     }
 }
