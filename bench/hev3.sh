@@ -38,6 +38,8 @@ pids=()
 
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    # `ip netns exec` wrappers die without their children: end what runs inside.
+    for p in $(ip netns pids "$NS" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
     ip netns del "$NS" 2>/dev/null || true
     rm -rf "/etc/netns/$NS" "$WORK"
 }
