@@ -9,7 +9,6 @@ const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 
 /// `d`, at most about 30 years: for code outside our control (hyper's timers) that adds
 /// a duration to an instant without checking.
-#[cfg_attr(not(feature = "server"), allow(dead_code))]
 pub(crate) fn capped(d: Duration) -> Duration {
     d.min(FAR_FUTURE)
 }

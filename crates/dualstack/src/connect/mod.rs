@@ -182,7 +182,8 @@ impl Connector {
     /// Resolution Delay: how long to wait for the preferred family's answer when the other
     /// family answered first (RFC 8305 §3). Zero starts at once.
     pub fn resolution_delay(mut self, d: Duration) -> Self {
-        self.config.resolution_delay = d;
+        // Capped (about 30 years) so a deadline from it cannot overflow an Instant.
+        self.config.resolution_delay = crate::deadline::capped(d);
         self
     }
 
@@ -214,7 +215,8 @@ impl Connector {
 
     /// Overall timeout for one connect, DNS included ([`DEFAULT_TIMEOUT`]).
     pub fn timeout(mut self, d: Duration) -> Self {
-        self.config.timeout = d;
+        // Capped (about 30 years) so a deadline from it cannot overflow an Instant.
+        self.config.timeout = crate::deadline::capped(d);
         self
     }
 

@@ -437,7 +437,7 @@ impl ProxyProtocol {
     ) -> Result<Origin, ProxyError> {
         let peer = unmap_socket(peer);
         let direct = Origin::direct(peer, local);
-        let deadline = Instant::now() + self.header_timeout;
+        let deadline = crate::deadline::Later::later(Instant::now(), self.header_timeout);
         if self.trusted.contains(peer.ip()) {
             let timeout = self.header_timeout;
             let read = read_header(stream, peer, self.max_v2_header);
