@@ -38,6 +38,7 @@ mod config;
 mod family;
 mod io;
 mod machine;
+mod millis;
 pub mod nat64;
 mod order;
 pub mod v3;
@@ -56,6 +57,7 @@ pub use io::{
     Input, Mode, Outcome, Resolved, Target, Trace, TraceKind,
 };
 pub use machine::HappyEyeballs;
+pub use millis::Millis;
 pub use order::Order;
 
 /// An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, RFC 4291 §2.5.5.2) as the IPv4 address

@@ -92,7 +92,7 @@ impl HappyEyeballs {
             _ => cfg.prefer,
         };
         let mut m = HappyEyeballs {
-            deadline: now + cfg.timeout,
+            deadline: later(now, cfg.timeout),
             order: Order::new(prefer, cfg.first_family_count, Vec::new()),
             cfg,
             mode,
@@ -504,7 +504,7 @@ impl HappyEyeballs {
                     // §3: the other family answered first: give the preferred one a moment
                     // (and the HTTPS answer: never more than this, draft v3-04 §4.2).
                     let delay = self.cfg.resolution_delay;
-                    self.res_deadline = Some(now + delay);
+                    self.res_deadline = Some(later(now, delay));
                     let waiting_for = self.prefer;
                     if !prefer_ready {
                         self.trace(now, TraceKind::ResolutionDelay { waiting_for, delay });
@@ -537,7 +537,7 @@ impl HappyEyeballs {
                 self.queue.push_back(Action::StartAttempt { id, addr });
                 self.active.push((id, addr, self.at(now)));
                 let delay = self.attempt_delay(ip);
-                self.next_at = now + delay.delay;
+                self.next_at = later(now, delay.delay);
                 // Traced even when no address is left yet: a late answer waits for it.
                 if !self.cfg.serial {
                     self.trace(now, TraceKind::AttemptDelay { id, delay });
@@ -633,6 +633,14 @@ impl HappyEyeballs {
         }
         self.fail(now, FailReason::TimedOut { timeout });
     }
+}
+
+/// `now + d`, saturating instead of panicking when a caller gives an absurd duration
+/// (`Instant + Duration` panics on overflow): far enough in the future to never fire.
+fn later(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(30 * 365 * 86_400)))
+        .unwrap_or(now)
 }
 
 #[cfg(test)]

@@ -92,7 +92,7 @@ fn a_fast_network_gets_the_floor() {
     assert_eq!(starts[1].0, ms(100));
     assert_eq!(
         reasons[0],
-        "attempt delay 100 ms: 2 × RTT 0.4 ms to 2001:db8::/64, floor 100 ms"
+        "attempt delay 100 ms: 2 × RTT 0.400 ms to 2001:db8::/64, floor 100 ms"
     );
     // The floor can go down to RFC 8305's 10 ms, not below.
     let mut cfg = Config::default();

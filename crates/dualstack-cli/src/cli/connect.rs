@@ -31,19 +31,9 @@ pub(super) fn default_duration(d: Duration) -> String {
     humantime::format_duration(d).to_string()
 }
 
-/// Milliseconds with up to three decimals: `0.412 ms`, `250 ms`, `12.50 s`. The same
-/// format as the library's timeline, so a summary line and `--trace` read alike.
+/// A measured time as the library's timeline writes it (`0.412 ms`, `250 ms`).
 pub(super) fn fmt_duration(d: Duration) -> String {
-    let ms = d.as_secs_f64() * 1e3;
-    if ms >= 10_000.0 {
-        format!("{:.2} s", ms / 1e3)
-    } else if ms >= 100.0 {
-        format!("{ms:.0} ms")
-    } else if ms >= 10.0 {
-        format!("{ms:.1} ms")
-    } else {
-        format!("{ms:.3} ms")
-    }
+    dualstack::connect::Millis(d).to_string()
 }
 
 fn parse_family(s: &str) -> Result<Family, String> {

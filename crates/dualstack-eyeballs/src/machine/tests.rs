@@ -573,3 +573,25 @@ proptest! {
         }
     }
 }
+
+/// A caller driving the machine directly with absurd durations gets no panic
+/// (`Instant + Duration` overflows): the deadlines saturate and the run still works.
+#[test]
+fn absurd_durations_do_not_overflow() {
+    let mut cfg = Config::default();
+    cfg.timeout = Duration::MAX;
+    cfg.resolution_delay = Duration::MAX;
+    let t0 = Instant::now();
+    let mut he = HappyEyeballs::new(&cfg, Mode::Connect, Target::Name, 443, None, t0);
+    while he.poll_action(t0).is_some() {}
+    he.handle(
+        t0,
+        Input::Answer {
+            family: Family::V4,
+            result: Ok(vec![ip("192.0.2.1")]),
+        },
+    );
+    while he.poll_action(t0).is_some() {}
+    assert!(he.poll_timeout().is_some_and(|t| t > t0));
+    assert!(!he.is_done());
+}

@@ -402,9 +402,9 @@ pub enum DelayReason {
 }
 
 impl fmt::Display for AttemptDelay {
-    /// `attempt delay 100 ms: 2 × RTT 0.4 ms to 198.51.100.0/24, floor 100 ms`.
+    /// `attempt delay 100 ms: 2 × RTT 0.400 ms to 198.51.100.0/24, floor 100 ms`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "attempt delay {}: ", Ms(self.delay))?;
+        write!(f, "attempt delay {}: ", crate::Millis(self.delay))?;
         match self.reason {
             DelayReason::NoHistory { prefix, .. } => {
                 write!(f, "no RTT history for {prefix}, default")
@@ -415,31 +415,13 @@ impl fmt::Display for AttemptDelay {
                 prefix,
                 bound,
             } => {
-                write!(f, "{multiplier} × RTT {} to {prefix}", Ms(srtt))?;
+                write!(f, "{multiplier} × RTT {} to {prefix}", crate::Millis(srtt))?;
                 match bound {
-                    Some(Bound::Floor(d)) => write!(f, ", floor {}", Ms(d)),
-                    Some(Bound::Ceiling(d)) => write!(f, ", ceiling {}", Ms(d)),
+                    Some(Bound::Floor(d)) => write!(f, ", floor {}", crate::Millis(d)),
+                    Some(Bound::Ceiling(d)) => write!(f, ", ceiling {}", crate::Millis(d)),
                     None => Ok(()),
                 }
             }
-        }
-    }
-}
-
-/// A duration for people: `0.4 ms`, `12 ms`, `250 ms`, `2 s`, `1.5 s`.
-struct Ms(Duration);
-
-impl fmt::Display for Ms {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = self.0.as_secs_f64() * 1e3;
-        if ms >= 1000.0 {
-            let s = format!("{:.3}", ms / 1e3);
-            let s = s.trim_end_matches('0').trim_end_matches('.');
-            write!(f, "{s} s")
-        } else if ms >= 10.0 || ms == ms.trunc() {
-            write!(f, "{} ms", ms.round())
-        } else {
-            write!(f, "{ms:.1} ms")
         }
     }
 }
@@ -536,7 +518,7 @@ mod tests {
         assert_eq!(d.delay, ms(100));
         assert_eq!(
             d.to_string(),
-            "attempt delay 100 ms: 2 × RTT 0.4 ms to 198.51.100.0/24, floor 100 ms"
+            "attempt delay 100 ms: 2 × RTT 0.400 ms to 198.51.100.0/24, floor 100 ms"
         );
         let low = DelayPolicy::new(2, ms(1), ms(250));
         assert_eq!(low.floor(), HARD_FLOOR);
@@ -548,7 +530,7 @@ mod tests {
         assert_eq!(d.delay, ms(120));
         assert_eq!(
             d.to_string(),
-            "attempt delay 120 ms: 2 × RTT 60 ms to 2001:db8::/64"
+            "attempt delay 120 ms: 2 × RTT 60.0 ms to 2001:db8::/64"
         );
         t.observe(t0, ip("192.0.2.1"), Duration::from_millis(1500));
         let d = p.delay(
@@ -557,7 +539,7 @@ mod tests {
         );
         assert_eq!(
             d.to_string(),
-            "attempt delay 2 s: 2 × RTT 1.5 s to 192.0.2.0/24, ceiling 2 s"
+            "attempt delay 2000 ms: 2 × RTT 1500 ms to 192.0.2.0/24, ceiling 2000 ms"
         );
     }
 

@@ -102,7 +102,7 @@ pub enum EventKind {
         /// The delay.
         #[serde(rename = "delay_ms", serialize_with = "as_ms")]
         delay: Duration,
-        /// Why, in words: `attempt delay 100 ms: 2 × RTT 0.4 ms to 198.51.100.0/24, floor 100 ms`.
+        /// Why, in words: `attempt delay 100 ms: 2 × RTT 0.400 ms to 198.51.100.0/24, floor 100 ms`.
         reason: String,
     },
     /// An attempt failed (refused, unreachable, ...).
@@ -156,18 +156,9 @@ fn list(addrs: &[IpAddr]) -> String {
         .join(", ")
 }
 
-/// Milliseconds with up to three decimals: `0.412 ms`, `250 ms`, `2.05 s`.
+/// A measured time as every timeline writes it ([`Millis`](dualstack_eyeballs::Millis)).
 pub(crate) fn fmt_duration(d: Duration) -> String {
-    let ms = d.as_secs_f64() * 1e3;
-    if ms >= 10_000.0 {
-        format!("{:.2} s", ms / 1e3)
-    } else if ms >= 100.0 {
-        format!("{ms:.0} ms")
-    } else if ms >= 10.0 {
-        format!("{ms:.1} ms")
-    } else {
-        format!("{ms:.3} ms")
-    }
+    dualstack_eyeballs::Millis(d).to_string()
 }
 
 impl fmt::Display for EventKind {

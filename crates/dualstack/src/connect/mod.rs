@@ -72,9 +72,9 @@ use tracing::Instrument;
 pub use attempt::{Attempt, TcpAttempt};
 pub use cache::{OutcomeCache, DEFAULT_CAPACITY, DEFAULT_MAX_AGE};
 pub use dualstack_eyeballs::{
-    Config, History, DEFAULT_ATTEMPT_DELAY, DEFAULT_FIRST_FAMILY_COUNT, DEFAULT_MIN_ATTEMPT_DELAY,
-    DEFAULT_PREFER, DEFAULT_RESOLUTION_DELAY, DEFAULT_TIMEOUT, MAX_ATTEMPT_DELAY,
-    MIN_ATTEMPT_DELAY,
+    Config, History, Millis, DEFAULT_ATTEMPT_DELAY, DEFAULT_FIRST_FAMILY_COUNT,
+    DEFAULT_MIN_ATTEMPT_DELAY, DEFAULT_PREFER, DEFAULT_RESOLUTION_DELAY, DEFAULT_TIMEOUT,
+    MAX_ATTEMPT_DELAY, MIN_ATTEMPT_DELAY,
 };
 pub use error::{AttemptError, Cause, ConnectError, FamilyAnswer, Reason};
 pub use event::{Event, EventKind};
