@@ -7,7 +7,9 @@ use dualstack::addr::{Cidr, TrustedProxies};
 use dualstack::listen::{self, BindOptions, Bound, ListenAddr, ListenMode};
 use dualstack::reverse::{Backend, Reverse};
 use dualstack::whoami::proxy::ProxyProtocol;
-use dualstack::whoami::server::{Server, ServerConfig, Service};
+use dualstack::whoami::server::{self, Server, ServerConfig, Service};
+
+use super::connect::default_duration;
 use dualstack::whoami::udp::{self as udp_whoami, Rate, ReplyLimits};
 use socket2::Type;
 
@@ -72,24 +74,24 @@ pub struct Args {
     udp_global_burst: u32,
     /// How a port becomes sockets: separate (one IPv6-only socket and one IPv4 socket),
     /// dual (one IPv6 socket, IPV6_V6ONLY=0), ipv4, ipv6.
-    #[arg(long, default_value = "separate", value_name = "MODE")]
+    #[arg(long, default_value_t = ListenMode::default(), value_name = "MODE")]
     listen_mode: ListenMode,
     /// SO_REUSEPORT: several processes may serve the same port.
     #[arg(long)]
     reuse_port: bool,
     /// Most open TCP connections; more are closed at once (and logged). 1 to 1000000.
-    #[arg(long, default_value_t = 10_000, value_name = "N",
+    #[arg(long, default_value_t = server::MAX_CONNECTIONS, value_name = "N",
           value_parser = super::args::count(super::args::MAX_CONNECTIONS))]
     max_connections: usize,
     /// Close a connection with no I/O for this long (1ms to 1day).
-    #[arg(long, default_value = "60s", value_parser = super::args::timeout, value_name = "DUR")]
+    #[arg(long, default_value = default_duration(server::IDLE_TIMEOUT), value_parser = super::args::timeout, value_name = "DUR")]
     idle_timeout: Duration,
     /// An HTTP request head must arrive within this time (also ends idle keep-alive;
     /// 1ms to 1day).
-    #[arg(long, default_value = "10s", value_parser = super::args::timeout, value_name = "DUR")]
+    #[arg(long, default_value = default_duration(server::HEADER_TIMEOUT), value_parser = super::args::timeout, value_name = "DUR")]
     header_timeout: Duration,
     /// On SIGINT/SIGTERM, wait this long for in-flight connections (0 to 1day).
-    #[arg(long, default_value = "10s", value_parser = super::args::shutdown_timeout, value_name = "DUR")]
+    #[arg(long, default_value = default_duration(server::SHUTDOWN_TIMEOUT), value_parser = super::args::shutdown_timeout, value_name = "DUR")]
     shutdown_timeout: Duration,
     /// Expect PROXY protocol v1/v2 headers from --trusted-proxy sources (required from
     /// them, rejected from everyone else); TCP services only.
@@ -108,7 +110,7 @@ pub struct Args {
     #[arg(long)]
     reverse: bool,
     /// Hard timeout of one reverse lookup (1ms to 1day).
-    #[arg(long, default_value = "500ms", value_parser = super::args::timeout, value_name = "DUR")]
+    #[arg(long, default_value = default_duration(server::REVERSE_TIMEOUT), value_parser = super::args::timeout, value_name = "DUR")]
     reverse_timeout: Duration,
     /// Logs as JSON lines on stderr (also: --json).
     #[arg(long, alias = "json")]

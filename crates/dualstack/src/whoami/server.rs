@@ -87,6 +87,9 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default of [`ServerConfig::shutdown_timeout`].
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+/// A reverse lookup's hard timeout suggested for a server: short, because the reply
+/// waits for it (the general default is [`reverse::DEFAULT_TIMEOUT`](crate::reverse::DEFAULT_TIMEOUT)).
+pub const REVERSE_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Limits and options shared by every service of one server.
 #[derive(Debug, Clone)]
