@@ -132,3 +132,36 @@ async fn dialogue_timeout_bounds_a_server_that_answers_just_in_time() {
     assert_eq!(err.report.timings.total, Some(Duration::from_secs(60)));
     assert_eq!(err.report.transcript.entries().len(), 4);
 }
+
+#[tokio::test(start_paused = true)]
+async fn dialogue_timeout_fires_while_a_server_streams_without_pause() {
+    // Issue 13.6: a server that never pauses (a new reply line every 100 ms, each well
+    // within the reply timeout, fewer lines than the reply limit by the deadline) must
+    // still be cut at the dialogue timeout, not when it stops talking.
+    let (client, mut server) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(async move {
+        if server.write_all(b"220 ok\r\n").await.is_err() {
+            return;
+        }
+        for _ in 0..10_000 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if server.write_all(b"250-still talking\r\n").await.is_err() {
+                return;
+            }
+        }
+    });
+    let start = tokio::time::Instant::now();
+    let err = Client::new("c.test")
+        .dialogue_timeout(Duration::from_secs(5))
+        .started_at(start)
+        .probe(client)
+        .await
+        .unwrap_err();
+    assert_eq!(start.elapsed(), Duration::from_secs(5));
+    assert!(
+        err.to_string()
+            .starts_with("the dialogue took longer than 5s"),
+        "{err}"
+    );
+    assert!(err.report.transcript.entries().len() >= 40);
+}
