@@ -465,3 +465,20 @@ async fn hyper_client_through_the_happy_eyeballs_connector() {
     let err = client.get("/relative".parse().unwrap()).await;
     assert!(err.is_err());
 }
+
+/// `into_parts` hands the stream over and keeps the facts usable (`family()` after the
+/// stream has moved), for both families.
+#[tokio::test]
+async fn into_parts_keeps_the_facts_after_the_stream_moves() {
+    for (host, family) in [("127.0.0.1", Family::V4), ("::1", Family::V6)] {
+        let l = TcpListener::bind((host, 0)).await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let conn = Connector::new().connect(host, port).await.unwrap();
+        let (stream, info) = conn.into_parts();
+        let (_server_side, from) = l.accept().await.unwrap();
+        assert_eq!(info.family(), family);
+        assert_eq!(info.peer, stream.peer_addr().unwrap());
+        assert_eq!(info.local, from);
+        assert!(!info.events.is_empty());
+    }
+}

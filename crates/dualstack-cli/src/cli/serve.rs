@@ -10,8 +10,8 @@ use dualstack::whoami::proxy::ProxyProtocol;
 use dualstack::whoami::server::{self, Server, ServerConfig, Service};
 
 use super::connect::default_duration;
+use dualstack::listen::Type;
 use dualstack::whoami::udp::{self as udp_whoami, Rate, ReplyLimits};
-use socket2::Type;
 
 use super::{init_tracing, runtime, CliError, CliResult, Exit};
 

@@ -109,6 +109,29 @@ impl<S> Connection<S> {
         Family::of(self.peer.ip())
     }
 
+    /// Split the stream from the rest, so that [`family`](Self::family) and the other
+    /// facts stay usable after the stream has moved on (`conn.stream` moved out of a
+    /// `Connection` leaves nothing callable).
+    ///
+    /// ```
+    /// # fn f(conn: dualstack::connect::Connection) {
+    /// let (stream, info) = conn.into_parts();
+    /// println!("{} over {}", info.peer, info.family());
+    /// # drop(stream);
+    /// # }
+    /// ```
+    pub fn into_parts(self) -> (S, Connection<()>) {
+        let info = Connection {
+            stream: (),
+            peer: self.peer,
+            local: self.local,
+            elapsed: self.elapsed,
+            events: self.events,
+            service: self.service,
+        };
+        (self.stream, info)
+    }
+
     /// Convert the stream, keeping the rest.
     pub fn map<T>(self, f: impl FnOnce(S) -> T) -> Connection<T> {
         Connection {

@@ -29,3 +29,6 @@ pub use bind::{bind, bind_one, BindOptions, Bindings, Bound, Skipped};
 pub use diagnose::{InUseReason, ListenError, SocketOwner};
 pub use parse::{ListenAddr, ListenAddrError, ListenMode, ListenModeError};
 pub use plan::{plan, Planned};
+/// The socket type [`bind`] takes (`Type::STREAM`, `Type::DGRAM`), re-exported so a caller
+/// needs no `socket2` of its own (and cannot hit a version mismatch).
+pub use socket2::Type;
