@@ -5,6 +5,7 @@
 //! floor (100 ms) before IPv4, not 250 ms; a third process goes straight to IPv4.
 //! Hostile history files are ignored with a warning.
 
+mod common;
 #[path = "../../dualstack/tests/support/mod.rs"]
 mod support;
 
@@ -34,16 +35,6 @@ fn connect(history: &Path, dns: &str, host: &str, port: u16) -> (i32, Value, Str
         v,
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-fn started(v: &Value) -> Vec<String> {
-    v["events"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|e| e["event"] == "attempt_started")
-        .map(|e| e["addr"].as_str().unwrap_or_default().to_owned())
-        .collect()
 }
 
 #[test]
@@ -104,7 +95,11 @@ fn history_file_carries_rtt_and_outcomes_across_runs() {
             // 3. A third process: the outcome says IPv4 worked, it goes first.
             let (code, v, err) = run("dead6.test").await.unwrap();
             assert_eq!(code, 0, "{err}");
-            assert_eq!(started(&v), [format!("198.51.100.10:{port}")], "{v}");
+            assert_eq!(
+                common::attempts_started(&v),
+                [format!("198.51.100.10:{port}")],
+                "{v}"
+            );
             let repeat = v["elapsed_ms"].as_f64().unwrap();
             eprintln!("repeat with --history: {repeat} ms");
             assert!(repeat < 100.0, "{repeat}");

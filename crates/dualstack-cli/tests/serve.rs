@@ -1,7 +1,9 @@
 //! `dualstack serve` as a real process on loopback: replies on both families, limits,
 //! PROXY protocol, socket activation, sd_notify and graceful shutdown.
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+mod common;
+
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -9,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_dualstack");
+use common::BIN;
 
 fn ipv6_loopback_works() -> bool {
     std::net::TcpListener::bind("[::1]:0").is_ok()
@@ -37,17 +39,7 @@ impl Served {
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("start dualstack serve");
         let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                let v = serde_json::from_str(&line)
-                    .unwrap_or_else(|_| serde_json::json!({ "raw": line }));
-                if tx.send(v).is_err() {
-                    break;
-                }
-            }
-        });
+        let rx = common::json_lines(stderr);
         let mut s = Served {
             child,
             logs: rx,

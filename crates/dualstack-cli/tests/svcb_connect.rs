@@ -4,6 +4,7 @@
 //! answer does not slow a connect, `port=` is used, AliasMode is followed, and hints give
 //! way to good A/AAAA answers.
 
+mod common;
 #[path = "../../dualstack/tests/support/mod.rs"]
 mod support;
 
@@ -27,16 +28,6 @@ fn dualstack(args: Vec<String>) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-fn started(v: &Value) -> Vec<String> {
-    v["events"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|e| e["event"] == "attempt_started")
-        .map(|e| e["addr"].as_str().unwrap_or_default().to_owned())
-        .collect()
 }
 
 #[test]
@@ -154,7 +145,11 @@ fn connect_with_https_records() {
                 let (code, out, err) = connect("deadhints.test").await.unwrap();
                 assert_eq!(code, 0, "{err}");
                 let v: Value = serde_json::from_str(out.trim()).unwrap();
-                assert_eq!(started(&v), [format!("[2001:db8::10]:{p}")], "{v}");
+                assert_eq!(
+                    common::attempts_started(&v),
+                    [format!("[2001:db8::10]:{p}")],
+                    "{v}"
+                );
                 let t = v["elapsed_ms"].as_f64().unwrap();
                 eprintln!("dead hints, good A/AAAA: {t} ms");
                 assert!(t <= 100.0, "{t} ms: {v}");

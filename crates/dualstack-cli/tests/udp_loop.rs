@@ -5,10 +5,10 @@
 //! (`/proc/net/snmp`, `Udp: InDatagrams`) stays flat. Needs root (raw socket and
 //! namespace); skips cleanly otherwise.
 
+mod common;
 #[path = "../../dualstack/tests/support/mod.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -18,7 +18,7 @@ use serde_json::Value;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use support::netns::Netns;
 
-const BIN: &str = env!("CARGO_BIN_EXE_dualstack");
+use common::BIN;
 const LO: Ipv4Addr = Ipv4Addr::LOCALHOST;
 /// How long the datagram count is watched after a spoof.
 const WINDOW: Duration = Duration::from_millis(1500);
@@ -49,17 +49,7 @@ impl Server {
             .spawn()
             .expect("start dualstack serve");
         let stderr = child.stderr.take().unwrap();
-        let (tx, logs) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                let v = serde_json::from_str(&line)
-                    .unwrap_or_else(|_| serde_json::json!({ "raw": line }));
-                if tx.send(v).is_err() {
-                    break;
-                }
-            }
-        });
+        let logs = common::json_lines(stderr);
         let mut port = None;
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {

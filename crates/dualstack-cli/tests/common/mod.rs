@@ -98,3 +98,32 @@ pub fn free_port(ip: &str) -> u16 {
         .unwrap()
         .port()
 }
+
+/// Read a child's `--json-logs` stderr on a thread: one JSON value per line (a line that
+/// is not JSON arrives as `{"raw": LINE}`), until the child closes stderr or the
+/// receiver is dropped.
+pub fn json_lines(stderr: std::process::ChildStderr) -> std::sync::mpsc::Receiver<Value> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            let v =
+                serde_json::from_str(&line).unwrap_or_else(|_| serde_json::json!({ "raw": line }));
+            if tx.send(v).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// The addresses a `connect --json --trace` report started attempts to, in order.
+pub fn attempts_started(report: &Value) -> Vec<String> {
+    report["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["event"] == "attempt_started")
+        .map(|e| e["addr"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
