@@ -217,3 +217,35 @@ async fn force_cuts_unfinished_requests() {
     let n = tokio::task::block_in_place(|| c.read(&mut [0u8; 64]).unwrap_or(0));
     assert_eq!(n, 0, "a cut connection is closed without a reply");
 }
+
+/// A client that sends a complete request and then shuts down its sending side (as
+/// `printf 'GET / ...' | nc -N`, or `curl` over a half-closing proxy do) still gets the
+/// response; the connection closes after it. Found by the `http_head` fuzz target's
+/// first version: hyper's default treats the read EOF as the end and drops the response.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_closed_client_gets_its_response() {
+    let (running, addrs) = start(ServerConfig::default());
+    for addr in addrs {
+        let r = tokio::task::spawn_blocking(move || {
+            let mut c = client(addr);
+            // Two pipelined requests, then FIN: both are answered, then EOF.
+            c.write_all(
+                b"GET /family HTTP/1.1\r\nHost: x\r\n\r\nGET /ip HTTP/1.1\r\nHost: x\r\n\r\n",
+            )
+            .unwrap();
+            c.shutdown(std::net::Shutdown::Write).unwrap();
+            let mut all = String::new();
+            c.read_to_string(&mut all).map(|_| all)
+        })
+        .await
+        .unwrap();
+        let all = r.unwrap_or_else(|e| panic!("{addr}: read failed: {e}"));
+        assert_eq!(
+            all.matches("HTTP/1.1 200").count(),
+            2,
+            "{addr}: half-closed client lost its responses: {all:?}"
+        );
+    }
+    let d = running.stop(std::future::pending()).await;
+    assert_eq!(d.cut, 0);
+}

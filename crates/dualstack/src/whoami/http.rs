@@ -313,6 +313,9 @@ async fn run_hyper(
     let mut conn = http1::Builder::new()
         .max_buf_size(cfg.max_buf_size.max(8192))
         .keep_alive(true)
+        // A client may send its requests and then shut down its sending side; it still
+        // waits for the answers (hyper's default drops them at the read EOF).
+        .half_close(true)
         .serve_connection(TokioIo::new(io), svc);
     let mut draining = false;
     let (first, _) = shared.deadline(cfg);
