@@ -512,7 +512,7 @@ async fn only_one_family_answers_no_wait() {
 #[tokio::test(start_paused = true)]
 async fn resolve_reports_answers_times_and_order() {
     let c = connector(dns((30, &[V6A, V6B]), (10, &[V4A, V4B])));
-    let r = c.resolve("h", PORT).await.unwrap();
+    let r = c.resolve_all("h", PORT).await.unwrap();
     assert_eq!(r.answers[0].family, Family::V4);
     assert_eq!(r.answers[0].elapsed, Some(ms(10)));
     assert_eq!(r.answers[1].family, Family::V6);

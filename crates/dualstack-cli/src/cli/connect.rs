@@ -411,7 +411,7 @@ pub fn run_resolve(args: ResolveArgs) -> CliResult {
     let rt = runtime()?;
     // HTTPS records are named per port (RFC 9460 §9.1): without one, ask as for 443.
     let default_port = if args.opts.svcb { 443 } else { 0 };
-    let res = rt.block_on(connector.resolve(&args.host, args.port.unwrap_or(default_port)));
+    let res = rt.block_on(connector.resolve_all(&args.host, args.port.unwrap_or(default_port)));
     rt.shutdown_background();
     args.opts.save_history();
     let res = match res {

@@ -14,7 +14,8 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 
 use dualstack_eyeballs::{
-    Action, AttemptEnd, AttemptId, Config, HappyEyeballs, Input, Mode, Outcome, Target,
+    Action, AttemptEnd, AttemptId, Config, FamilyAnswer, HappyEyeballs, Input, Mode, Outcome,
+    Target, TraceKind,
 };
 use futures_util::future::{AbortHandle, Abortable, Aborted, BoxFuture};
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -53,6 +54,21 @@ fn check_host(host: &str) -> Result<(), Reason> {
         .map_err(|e| Reason::InvalidHost { cause: Some(e) })
 }
 
+/// What a run is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Run {
+    /// Resolve and connect.
+    Connect,
+    /// Resolve only, waiting for every answer (the machine's [`Mode::Resolve`]).
+    ResolveAll,
+    /// Resolve only, ending where a connect would start its first attempt (RFC 8305 §3:
+    /// the preferred family answered, or the other one did and the Resolution Delay ran
+    /// out). The machine runs as for a connect; every attempt it starts is reported
+    /// failed at once, so it hands out the rest of the addresses it has, in its order,
+    /// at the same instant. No attempt is made, nothing is remembered.
+    ResolveEarly,
+}
+
 /// What a run produced.
 pub(crate) enum Finished<S> {
     Connected(Connection<S>),
@@ -85,7 +101,7 @@ fn now() -> std::time::Instant {
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn run<A: Attempt>(
     cfg: &Config,
-    mode: Mode,
+    run: Run,
     host: &str,
     port: u16,
     resolver: &dyn Resolve,
@@ -109,6 +125,12 @@ pub(crate) async fn run<A: Attempt>(
         None => (Target::Name, cache.and_then(|c| c.get(host_t, port))),
     };
     let rtt = cache.map(OutcomeCache::rtt_estimates).unwrap_or_default();
+    let early = run == Run::ResolveEarly;
+    let mode = match run {
+        Run::ResolveAll => Mode::Resolve,
+        Run::Connect | Run::ResolveEarly => Mode::Connect,
+    };
+    let literal_target = matches!(target, Target::Literal { .. });
     let mut m = HappyEyeballs::new(cfg, mode, target, port, history, start).with_rtt(rtt);
     if cfg.svcb {
         m = m.with_svcb(host_t);
@@ -122,12 +144,53 @@ pub(crate) async fn run<A: Attempt>(
     let mut aborts: HashMap<AttemptId, AbortHandle> = HashMap::new();
     let mut causes: HashMap<AttemptId, Cause> = HashMap::new();
     let mut winner: Option<(AttemptId, A::Stream, SocketAddr)> = None;
+    // ResolveEarly: the addresses handed out so far, and the answers seen.
+    let mut cut: Vec<IpAddr> = Vec::new();
+    let mut seen: Vec<FamilyAnswer> = Vec::new();
 
     loop {
         let t = now();
         let mut queries = Vec::new();
         while let Some(action) = m.poll_action(t) {
             match action {
+                Action::StartAttempt { id, addr } if early => {
+                    cut.push(unmap(addr.ip()));
+                    m.handle(
+                        t,
+                        Input::Failed {
+                            id,
+                            error: String::new(),
+                        },
+                    );
+                }
+                Action::Trace(tr) if early => {
+                    if let TraceKind::Answer {
+                        family,
+                        addrs,
+                        error,
+                    } = &tr.kind
+                    {
+                        seen.push(FamilyAnswer {
+                            family: *family,
+                            addrs: addrs.clone(),
+                            error: error.clone(),
+                            elapsed: Some(tr.at),
+                        });
+                    }
+                    let attempt_step = matches!(
+                        tr.kind,
+                        TraceKind::AttemptStarted { .. }
+                            | TraceKind::AttemptDelay { .. }
+                            | TraceKind::AttemptFailed { .. }
+                    );
+                    if !attempt_step && cut.is_empty() {
+                        if let Some(kind) = EventKind::from_trace(tr.kind, None) {
+                            rec.push(tr.at, kind);
+                        }
+                    }
+                }
+                Action::Remember { .. } if early => {}
+                Action::Done(_) if early && !cut.is_empty() => break,
                 Action::SendQuery { family } => queries.push(family),
                 Action::SendHttpsQuery => https = Some(resolver.https(host_t, port)),
                 Action::DiscoverNat64 { ip } => {
@@ -167,6 +230,26 @@ pub(crate) async fn run<A: Attempt>(
                 }
                 _ => {}
             }
+        }
+        if early && !cut.is_empty() {
+            // Whatever is still pending (a late family, the HTTPS answer) is dropped.
+            let answered: Vec<_> = seen.iter().map(|a| a.family).collect();
+            let pending = cfg
+                .allowed_families()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|f| !literal_target && !answered.contains(f))
+                .collect();
+            return Ok(Finished::Resolved(Resolution {
+                host: host.to_owned(),
+                literal: literal_target,
+                prefer: crate::addr::Family::of(cut[0]),
+                answers: seen,
+                pending,
+                order: cut,
+                https: https_answer,
+                events: rec.take(),
+            }));
         }
         if !queries.is_empty() {
             answers = Some(resolver.resolve(host_t, &queries));
@@ -258,6 +341,7 @@ fn finish<S>(
             literal: r.literal,
             prefer: r.prefer,
             answers: r.answers,
+            pending: Vec::new(),
             order: r.order,
             https,
             events: rec.take(),

@@ -65,7 +65,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use dualstack_eyeballs::Mode;
 use serde::Serialize;
 use tracing::Instrument;
 
@@ -157,6 +156,11 @@ pub struct Resolution {
     pub prefer: Family,
     /// Per-family answers, in arrival order.
     pub answers: Vec<FamilyAnswer>,
+    /// The families whose answer had not arrived when the resolution ended (only from
+    /// [`Connector::resolve`], which stops at the Resolution Delay; empty from
+    /// [`Connector::resolve_all`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<Family>,
     /// The order a connect would try the addresses in (RFC 8305 §4).
     pub order: Vec<IpAddr>,
     /// The HTTPS records (RFC 9460) with their response time, when SVCB was asked for.
@@ -337,7 +341,7 @@ impl Connector {
         let span = tracing::debug_span!("connect", host, port);
         let run = driver::run(
             &self.config,
-            Mode::Connect,
+            driver::Run::Connect,
             host,
             port,
             self.resolver.as_ref(),
@@ -407,22 +411,63 @@ impl Connector {
         }
     }
 
-    /// Resolve `host` the way [`connect`](Self::connect) to `port` would (the same
-    /// history for that destination, the same NAT64 translation of an IPv4 literal), wait
-    /// for every family's answer (up to the overall timeout), and report the answers with
-    /// their response times and the order a connect would try the addresses in.
+    /// Resolve `host` the way [`connect`](Self::connect) to `port` would, and stop where
+    /// a connect would start its first attempt: as soon as the preferred family answers
+    /// with addresses, or when the other family has answered and the Resolution Delay
+    /// ran out (RFC 8305 §3). The [`Resolution`] lists the addresses known then, in the
+    /// order a connect would try them (history of the [`OutcomeCache`] first, then the
+    /// families interleaved, §4); a family still unanswered is in
+    /// [`Resolution::pending`] and its late answer is not waited for. This is the
+    /// resolver for clients that race connections themselves (the `reqwest` feature's
+    /// resolver is built on it). [`resolve_all`](Self::resolve_all) waits for every
+    /// answer instead.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), dualstack::connect::ConnectError> {
+    /// use dualstack::connect::Connector;
+    ///
+    /// let r = Connector::new().resolve("example.com", 443).await?;
+    /// println!("try {:?} (still waiting for {:?})", r.order, r.pending);
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// [`ConnectError`] with [`Reason::InvalidHost`] or [`Reason::FamilyMismatch`] for bad
-    /// input; DNS failures are reported per family in the [`Resolution`], not as errors.
+    /// input, and [`Reason::NoAddresses`] / [`Reason::NoneOfFamily`] (with every family's
+    /// answer in [`ConnectError::lookups`]) when DNS gave no usable address, or
+    /// [`Reason::TimedOut`] when none came before the overall timeout.
     ///
     /// # Cancel safety
     /// Cancel safe.
     pub async fn resolve(&self, host: &str, port: u16) -> Result<Resolution, ConnectError> {
+        self.resolution(driver::Run::ResolveEarly, host, port).await
+    }
+
+    /// Resolve `host` as [`resolve`](Self::resolve) does, but wait for every family's
+    /// answer (up to the overall timeout) and report each with its response time: the
+    /// diagnostic view (`dualstack resolve` uses it).
+    ///
+    /// # Errors
+    /// As [`resolve`](Self::resolve): an error when no family gave an address.
+    ///
+    /// # Cancel safety
+    /// Cancel safe.
+    pub async fn resolve_all(&self, host: &str, port: u16) -> Result<Resolution, ConnectError> {
+        self.resolution(driver::Run::ResolveAll, host, port).await
+    }
+
+    async fn resolution(
+        &self,
+        run: driver::Run,
+        host: &str,
+        port: u16,
+    ) -> Result<Resolution, ConnectError> {
         let span = tracing::debug_span!("resolve", host, port);
         let run = driver::run(
             &self.config,
-            Mode::Resolve,
+            run,
             host,
             port,
             self.resolver.as_ref(),
@@ -430,6 +475,21 @@ impl Connector {
             self.cache.as_deref(),
         );
         match run.instrument(span).await? {
+            driver::Finished::Resolved(r) if r.order.is_empty() => {
+                let reason = match self.config.allowed_families().as_deref() {
+                    Some([only]) => Reason::NoneOfFamily {
+                        family: *only,
+                        source: self.config.source.filter(|_| self.config.family.is_none()),
+                    },
+                    _ => Reason::NoAddresses,
+                };
+                let elapsed = r.answers.iter().filter_map(|a| a.elapsed).max();
+                Err(ConnectError {
+                    lookups: r.answers,
+                    elapsed: elapsed.unwrap_or_default(),
+                    ..ConnectError::early(host, port, reason, r.events)
+                })
+            }
             driver::Finished::Resolved(r) => Ok(r),
             driver::Finished::Connected(c) => Err(ConnectError::internal(
                 host,
