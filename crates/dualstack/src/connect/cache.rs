@@ -82,6 +82,14 @@ impl OutcomeCache {
         }
     }
 
+    /// Remember that `winner` won for `host` port `port` after `took`, without taking
+    /// `took` as a handshake RTT (it may include DNS or TLS, as from a client that does
+    /// its own connecting): the family goes first next time, the RTT table is unchanged.
+    pub fn record_winner(&self, host: &str, port: u16, winner: SocketAddr, took: Duration) {
+        self.lock()
+            .record(host, port, Some((winner, took)), &[], now());
+    }
+
     fn rtt_lock(&self) -> MutexGuard<'_, RttTable> {
         self.rtt.lock().unwrap_or_else(|p| p.into_inner())
     }
