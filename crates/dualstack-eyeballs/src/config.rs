@@ -60,6 +60,12 @@ pub struct Config {
     /// driver calls [`HappyEyeballs::with_svcb`](crate::HappyEyeballs::with_svcb) for host
     /// names. Off by default.
     pub svcb: bool,
+    /// The application protocols this client's attempts speak, most preferred first, as
+    /// classes of ALPN ids (draft-ietf-happy-happyeyeballs-v3-04 §5.1): with HTTPS
+    /// records, endpoints are grouped by class and by service priority before the families
+    /// are interleaved, and records no class accepts are not used. Default: one class that
+    /// takes every record.
+    pub protocols: crate::v3::groups::ProtocolPreference,
 }
 
 impl Default for Config {
@@ -77,6 +83,7 @@ impl Default for Config {
             rtt_attempt_delay: true,
             min_attempt_delay: DEFAULT_MIN_ATTEMPT_DELAY,
             svcb: false,
+            protocols: crate::v3::groups::ProtocolPreference::default(),
         }
     }
 }

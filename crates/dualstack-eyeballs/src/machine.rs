@@ -4,8 +4,11 @@
 //! - §3: both queries go out together, AAAA first. If the preferred family's answer comes
 //!   first, connecting starts at once; if the other family answers first, the machine
 //!   waits up to the Resolution Delay for the preferred one, then starts with what it has.
-//! - §4: addresses are tried in the [`Order`] (history first, then interleaved); answers
-//!   that arrive late are merged into the addresses not yet tried.
+//! - §4: addresses are tried in the [`Order`](crate::Order) (history first, then
+//!   interleaved); answers that arrive late are merged into the addresses not yet tried.
+//!   With HTTPS records, the endpoints are first grouped by protocol class and service
+//!   priority (draft-ietf-happy-happyeyeballs-v3-04 §5, [`crate::v3::groups`]) and each
+//!   group is such an order of its own, tried in turn.
 //! - §5: the next attempt starts a Connection Attempt Delay after the previous, or at
 //!   once when an attempt fails. The first to connect wins and the others are cancelled.
 //! - An overall timeout bounds everything, DNS included.
@@ -18,10 +21,12 @@ use crate::io::{
     Action, AttemptEnd, AttemptId, AttemptRecord, CancelReason, FailReason, Failure, FamilyAnswer,
     Input, Mode, Outcome, Resolved, Target, Trace, TraceKind,
 };
+use crate::v3::endpoints::Endpoints;
+use crate::v3::groups::Group;
 use crate::v3::rtt::{AttemptDelay, DelayPolicy, Prefix, RttEstimate, DEFAULT_MULTIPLIER};
 use crate::v3::services::Services;
 use crate::v3::svcb::ServiceRecord;
-use crate::{nat64, unmap, Config, Family, History, Order};
+use crate::{nat64, unmap, Config, Family, History};
 
 /// One Happy Eyeballs run.
 ///
@@ -42,7 +47,9 @@ pub struct HappyEyeballs {
     prefer: Family,
     awaiting_nat64: Option<std::net::Ipv4Addr>,
     pending: Vec<Family>,
-    order: Order,
+    endpoints: Endpoints,
+    /// The group of every attempt started (bounded by the attempts).
+    groups: Vec<(AttemptId, IpAddr, Group)>,
     connecting: bool,
     res_deadline: Option<Instant>,
     next_at: Instant,
@@ -93,7 +100,14 @@ impl HappyEyeballs {
         };
         let mut m = HappyEyeballs {
             deadline: later(now, cfg.timeout),
-            order: Order::new(prefer, cfg.first_family_count, Vec::new()),
+            endpoints: Endpoints::new(
+                prefer,
+                cfg.first_family_count,
+                Vec::new(),
+                cfg.protocols.clone(),
+                port,
+            ),
+            groups: Vec::new(),
             cfg,
             mode,
             port,
@@ -156,7 +170,13 @@ impl HappyEyeballs {
                     );
                     demoted = h.demoted;
                 }
-                m.order = Order::new(m.prefer, m.cfg.first_family_count, demoted);
+                m.endpoints = Endpoints::new(
+                    m.prefer,
+                    m.cfg.first_family_count,
+                    demoted,
+                    m.cfg.protocols.clone(),
+                    port,
+                );
                 for family in m.allowed.clone() {
                     m.queue.push_back(Action::SendQuery { family });
                 }
@@ -191,9 +211,19 @@ impl HappyEyeballs {
     }
 
     /// The HTTPS record an address was reached through (its ALPN and ECH are the
-    /// connection's), if any.
+    /// connection's), if any: the record of the first attempt to it.
     pub fn service_of(&self, ip: IpAddr) -> Option<ServiceRecord> {
-        self.svcb.as_ref()?.record_of(unmap(ip)).cloned()
+        let ip = unmap(ip);
+        if let Some((_, _, g)) = self.groups.iter().find(|a| a.1 == ip) {
+            return self.endpoints.record(*g).cloned();
+        }
+        self.svcb.as_ref()?.record_of(ip).cloned()
+    }
+
+    /// The group an attempt belongs to (draft-ietf-happy-happyeyeballs-v3-04 §5): its
+    /// protocol class (an index into [`Config::protocols`]) and service record.
+    pub fn group_of(&self, id: AttemptId) -> Option<Group> {
+        self.groups.iter().find(|a| a.0 == id).map(|a| a.2)
     }
 
     fn https_pending(&self) -> bool {
@@ -275,9 +305,9 @@ impl HappyEyeballs {
                 if let Some(svc) = self.svcb.as_mut() {
                     // RFC 9460 §7.3: the answer replaces the hints of its family.
                     let gone = svc.family_answered(family);
-                    self.order.withdraw(&gone);
+                    self.endpoints.withdraw_own(&gone);
                 }
-                self.order.add(&addrs);
+                self.endpoints.add_origin(&addrs);
                 self.lookups.push(FamilyAnswer {
                     family,
                     addrs,
@@ -294,7 +324,12 @@ impl HappyEyeballs {
                     Err(e) => (Vec::new(), Some(e)),
                 };
                 let hints = svc.answer(records.clone(), &self.pending);
-                self.order.add(&hints);
+                // draft v3-04 §5: group by protocol class and service priority first.
+                self.endpoints
+                    .set_services(svc.records().to_vec(), svc.origin());
+                for (i, ip) in hints {
+                    self.endpoints.add_hints(i, &[ip]);
+                }
                 self.trace(
                     now,
                     TraceKind::HttpsAnswer {
@@ -444,7 +479,7 @@ impl HappyEyeballs {
             literal,
             prefer: self.prefer,
             answers: std::mem::take(&mut self.lookups),
-            order: self.order.preview(),
+            order: self.endpoints.preview(),
             elapsed: self.at(now),
         };
         self.finish(Outcome::Resolved(r));
@@ -463,15 +498,16 @@ impl HappyEyeballs {
             return;
         }
         self.prefer = Family::of(ip);
-        self.order = Order::new(self.prefer, 1, Vec::new());
-        self.order.add(&[ip]);
+        let pref = self.cfg.protocols.clone();
+        self.endpoints = Endpoints::new(self.prefer, 1, Vec::new(), pref, self.port);
+        self.endpoints.add_origin(&[ip]);
         if self.mode == Mode::Resolve {
             self.resolved(now, true);
         }
     }
 
     fn can_stagger(&self) -> bool {
-        self.connecting && !self.cfg.serial && !self.active.is_empty() && self.order.has_next()
+        self.connecting && !self.cfg.serial && !self.active.is_empty() && self.endpoints.has_next()
     }
 
     fn step(&mut self, now: Instant) {
@@ -496,7 +532,7 @@ impl HappyEyeballs {
         if !self.connecting {
             if self.pending.is_empty() && !https_pending {
                 self.connecting = true;
-            } else if self.order.has_next() && !self.cfg.serial {
+            } else if self.endpoints.has_next() && !self.cfg.serial {
                 if prefer_ready && !https_pending {
                     // §3: the preferred family answered with addresses: go now.
                     self.connecting = true;
@@ -524,15 +560,13 @@ impl HappyEyeballs {
         }
         if self.connecting && (self.active.is_empty() || (!self.cfg.serial && now >= self.next_at))
         {
-            if let Some(ip) = self.order.next() {
+            if let Some(ep) = self.endpoints.next() {
+                let ip = ep.ip;
                 let scope = if ip.is_ipv6() { self.scope_id } else { 0 };
-                let port = self
-                    .svcb
-                    .as_ref()
-                    .map_or(self.port, |s| s.port_of(ip, self.port));
-                let addr = socket_addr(ip, port, scope);
+                let addr = socket_addr(ip, ep.port, scope);
                 let id = AttemptId(self.next_id);
                 self.next_id += 1;
+                self.groups.push((id, ip, ep.group));
                 self.trace(now, TraceKind::AttemptStarted { id, addr });
                 self.queue.push_back(Action::StartAttempt { id, addr });
                 self.active.push((id, addr, self.at(now)));
@@ -545,7 +579,7 @@ impl HappyEyeballs {
             }
         }
         if self.active.is_empty()
-            && !self.order.has_next()
+            && !self.endpoints.has_next()
             && self.pending.is_empty()
             && !https_pending
         {
@@ -591,11 +625,11 @@ impl HappyEyeballs {
             });
         }
         if self.mode == Mode::Connect {
-            while let Some(ip) = self.order.next() {
-                let scope = if ip.is_ipv6() { self.scope_id } else { 0 };
+            while let Some(ep) = self.endpoints.next() {
+                let scope = if ep.ip.is_ipv6() { self.scope_id } else { 0 };
                 self.attempts.push(AttemptRecord {
                     id: None,
-                    addr: socket_addr(ip, self.port, scope),
+                    addr: socket_addr(ep.ip, ep.port, scope),
                     started: None,
                     ended,
                     end: AttemptEnd::NotTried,

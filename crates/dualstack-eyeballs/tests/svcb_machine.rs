@@ -6,6 +6,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use dualstack_eyeballs::v3::groups::{Group, ProtocolPreference};
 use dualstack_eyeballs::v3::svcb::ServiceRecord;
 use dualstack_eyeballs::{
     Action, AttemptId, Config, Family, HappyEyeballs, Input, Mode, Outcome, Target,
@@ -51,15 +52,12 @@ struct Run {
 
 impl Run {
     fn new(svcb: bool) -> Run {
+        Run::with(&Config::default(), svcb)
+    }
+
+    fn with(cfg: &Config, svcb: bool) -> Run {
         let t0 = Instant::now();
-        let mut m = HappyEyeballs::new(
-            &Config::default(),
-            Mode::Connect,
-            Target::Name,
-            443,
-            None,
-            t0,
-        );
+        let mut m = HappyEyeballs::new(cfg, Mode::Connect, Target::Name, 443, None, t0);
         if svcb {
             m = m.with_svcb("h.test");
         }
@@ -362,4 +360,226 @@ fn no_addresses_yet_waits_for_the_https_answer() {
     assert!(r.done.is_none(), "{:?}", r.done);
     assert_eq!(r.starts[0].0, ms(30));
     assert_eq!(r.starts[0].1, sa("[2001:db8::20]:9000"));
+}
+
+// Grouping before interleaving (draft-ietf-happy-happyeyeballs-v3-04 §5, §6): every
+// endpoint of the first group is started before the first of the next; the families are
+// interleaved within a group only.
+
+fn svc(priority: u16, target: &str, alpn: &[&str], v4: &[&str], v6: &[&str]) -> ServiceRecord {
+    ServiceRecord {
+        priority,
+        alpn: alpn.iter().map(|a| a.to_string()).collect(),
+        no_default_alpn: true,
+        ech: false,
+        ..rec(target, None, v4, v6)
+    }
+}
+
+fn tried(r: &Run) -> Vec<(Duration, SocketAddr)> {
+    r.starts.iter().map(|s| (s.0, s.1)).collect()
+}
+
+fn quic_then_tcp() -> ProtocolPreference {
+    ProtocolPreference::new(vec![
+        vec!["h3".into()],
+        vec!["h2".into(), "http/1.1".into()],
+    ])
+}
+
+fn cfg_with(protocols: ProtocolPreference) -> Config {
+    let mut cfg = Config::default();
+    cfg.protocols = protocols;
+    cfg
+}
+
+#[test]
+fn a_service_group_is_finished_before_the_next_and_unnamed_addresses_go_last() {
+    // Priority 1 is another target (two IPv6 hints, one IPv4), priority 2 another one;
+    // the origin's own A/AAAA belong to no record: last (§5.2).
+    let mut r = Run::new(true);
+    r.play(
+        vec![
+            (
+                1,
+                Ev::Https(vec![
+                    svc(2, "b.test", &["h2"], &["198.51.100.20"], &["2001:db8::20"]),
+                    svc(
+                        1,
+                        "a.test",
+                        &["h2"],
+                        &["198.51.100.10"],
+                        &["2001:db8::10", "2001:db8::11"],
+                    ),
+                ]),
+            ),
+            (1, Ev::Aaaa(&["2001:db8::1"])),
+            (1, Ev::A(&["198.51.100.1"])),
+        ],
+        5000,
+    );
+    assert_eq!(
+        tried(&r),
+        [
+            (ms(1), sa("[2001:db8::10]:443")),
+            (ms(251), sa("198.51.100.10:443")),
+            (ms(501), sa("[2001:db8::11]:443")),
+            (ms(751), sa("[2001:db8::20]:443")),
+            (ms(1001), sa("198.51.100.20:443")),
+            (ms(1251), sa("[2001:db8::1]:443")),
+            (ms(1501), sa("198.51.100.1:443")),
+        ]
+    );
+}
+
+#[test]
+fn the_origins_own_record_gives_its_addresses_its_priority_and_port() {
+    // "2 . port=8443" makes the origin's A/AAAA the second group, after a.test's hint.
+    let mut r = Run::new(true);
+    let mut origin = svc(2, "h.test", &["h2"], &[], &[]);
+    origin.port = Some(8443);
+    r.play(
+        vec![
+            (
+                1,
+                Ev::Https(vec![
+                    origin,
+                    svc(1, "a.test", &["h2"], &["198.51.100.10"], &[]),
+                ]),
+            ),
+            (2, Ev::Aaaa(&["2001:db8::1"])),
+            (2, Ev::A(&["198.51.100.1"])),
+        ],
+        1000,
+    );
+    assert_eq!(
+        tried(&r),
+        [
+            (ms(2), sa("198.51.100.10:443")),
+            (ms(252), sa("[2001:db8::1]:8443")),
+            (ms(502), sa("198.51.100.1:8443")),
+        ]
+    );
+}
+
+#[test]
+fn a_late_answer_slots_into_its_own_group() {
+    // The origin's AAAA comes late: it joins the origin's group (priority 1) and goes
+    // before the priority-2 group's addresses not tried yet.
+    let mut r = Run::new(true);
+    r.play(
+        vec![
+            (
+                1,
+                Ev::Https(vec![
+                    svc(1, "h.test", &["h2"], &[], &[]),
+                    svc(
+                        2,
+                        "b.test",
+                        &["h2"],
+                        &["198.51.100.20", "198.51.100.21"],
+                        &[],
+                    ),
+                ]),
+            ),
+            (1, Ev::A(&["198.51.100.1"])),
+            (300, Ev::Aaaa(&["2001:db8::1"])),
+        ],
+        1000,
+    );
+    assert_eq!(
+        tried(&r),
+        [
+            (ms(51), sa("198.51.100.1:443")),
+            (ms(301), sa("[2001:db8::1]:443")),
+            (ms(551), sa("198.51.100.20:443")),
+            (ms(801), sa("198.51.100.21:443")),
+        ]
+    );
+}
+
+#[test]
+fn protocol_classes_order_groups_within_a_priority_only() {
+    // Default: the service's priorities win; within priority 1 the h3 class goes first.
+    let records = vec![
+        svc(1, "tcp.test", &["h2"], &[], &["2001:db8::2"]),
+        svc(1, "quic.test", &["h3"], &[], &["2001:db8::3"]),
+        svc(2, "quic2.test", &["h3"], &[], &["2001:db8::4"]),
+        svc(3, "old.test", &["h3", "h2"], &[], &["2001:db8::5"]),
+    ];
+    let mut r = Run::with(&cfg_with(quic_then_tcp()), true);
+    r.play(vec![(1, Ev::Https(records.clone()))], 5000);
+    let got: Vec<(SocketAddr, usize)> = r
+        .starts
+        .iter()
+        .map(|s| (s.1, r.m.group_of(s.2).expect("group").class))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (sa("[2001:db8::3]:443"), 0),
+            (sa("[2001:db8::2]:443"), 1),
+            (sa("[2001:db8::4]:443"), 0),
+            (sa("[2001:db8::5]:443"), 0),
+            (sa("[2001:db8::5]:443"), 1),
+        ],
+        "a record in two classes is two endpoints"
+    );
+
+    // Outranking: every h3 group before any h2 group, each class in priority order.
+    let mut r = Run::with(&cfg_with(quic_then_tcp().outranking_priority(true)), true);
+    r.play(vec![(1, Ev::Https(records))], 5000);
+    let got: Vec<SocketAddr> = r.starts.iter().map(|s| s.1).collect();
+    assert_eq!(
+        got,
+        [
+            sa("[2001:db8::3]:443"),
+            sa("[2001:db8::4]:443"),
+            sa("[2001:db8::5]:443"),
+            sa("[2001:db8::2]:443"),
+            sa("[2001:db8::5]:443"),
+        ]
+    );
+}
+
+#[test]
+fn records_no_class_accepts_are_not_used() {
+    // A TCP-only client: an h3-only record's hints are never tried.
+    let tcp = ProtocolPreference::new(vec![vec!["h2".into(), "http/1.1".into()]]);
+    let mut r = Run::with(&cfg_with(tcp), true);
+    r.play(
+        vec![
+            (
+                1,
+                Ev::Https(vec![
+                    svc(
+                        1,
+                        "quic.test",
+                        &["h3"],
+                        &["198.51.100.30"],
+                        &["2001:db8::30"],
+                    ),
+                    svc(2, "h.test", &["h2"], &[], &[]),
+                ]),
+            ),
+            (2, Ev::Aaaa(&["2001:db8::1"])),
+            (2, Ev::A(&["198.51.100.1"])),
+        ],
+        1000,
+    );
+    assert_eq!(
+        tried(&r),
+        [
+            (ms(2), sa("[2001:db8::1]:443")),
+            (ms(252), sa("198.51.100.1:443")),
+        ]
+    );
+    let (_, _, id) = r.starts[0];
+    assert_eq!(
+        r.m.group_of(id),
+        Some(Group {
+            class: 0,
+            service: Some(1)
+        })
+    );
 }

@@ -8,7 +8,9 @@
 //! - a record whose target is another name is reached through its hints, with its port
 //!   (this machine does not ask the A/AAAA of other targets: a target without hints is
 //!   not used, a documented limitation);
-//! - the first record (lowest priority value) wins when an address belongs to several.
+//! - which group each address is tried in, and with which port, is
+//!   [`Endpoints`](super::endpoints::Endpoints)' business (draft §5); here the first record
+//!   (lowest priority value) names the service of an address that belongs to several.
 
 use std::net::IpAddr;
 
@@ -43,13 +45,14 @@ impl Services {
         self.records.iter().position(|r| r.target == self.origin)
     }
 
-    /// The HTTPS answer came: returns the hint addresses to add now (origin hints only
-    /// for families in `awaited`; other targets' hints always).
+    /// The HTTPS answer came: returns the hint addresses to add now, with the index of
+    /// their record (origin hints only for families in `awaited`; other targets' hints
+    /// always).
     pub(crate) fn answer(
         &mut self,
         records: Vec<ServiceRecord>,
         awaited: &[Family],
-    ) -> Vec<IpAddr> {
+    ) -> Vec<(usize, IpAddr)> {
         self.pending = false;
         self.records = records;
         let mut add = Vec::new();
@@ -65,7 +68,7 @@ impl Services {
                 if !self.from_record.iter().any(|(a, _)| *a == ip) {
                     self.from_record.push((ip, i));
                 }
-                add.push(ip);
+                add.push((i, ip));
             }
         }
         add
@@ -102,9 +105,13 @@ impl Services {
         self.records.get(i)
     }
 
-    /// The port to connect to for `ip` (the record's `port`, else the origin's).
-    pub(crate) fn port_of(&self, ip: IpAddr, origin_port: u16) -> u16 {
-        self.record_of(ip)
-            .map_or(origin_port, |r| r.port_or(origin_port))
+    /// The origin host (lower case, no final dot).
+    pub(crate) fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The records, in the order the HTTPS answer gave them.
+    pub(crate) fn records(&self) -> &[ServiceRecord] {
+        &self.records
     }
 }

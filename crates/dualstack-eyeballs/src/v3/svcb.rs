@@ -3,8 +3,9 @@
 //! ServiceMode records (§2.4.1), which record a list of answers stands for, and the ALPN set
 //! of an endpoint (§7.1.1).
 //!
-//! The draft (draft-ietf-happy-happyeyeballs-v3-04 §4.2) groups endpoints by service
-//! priority, lowest first, and puts addresses that belong to no service last. RFC 9460 asks
+//! The draft (draft-ietf-happy-happyeyeballs-v3-04 §5.2) groups endpoints by service
+//! priority, lowest first, and puts addresses that belong to no service last (that is
+//! [`groups`](super::groups)). RFC 9460 asks
 //! clients to shuffle records of equal priority; a sans-IO machine has no randomness, so
 //! records of equal priority keep their DNS order here (a caller that wants the shuffle
 //! does it before handing the records in).

@@ -192,10 +192,14 @@ impl Connector {
     /// [`DEFAULT_RESOLUTION_DELAY`], first address family count
     /// [`DEFAULT_FIRST_FAMILY_COUNT`], [`DEFAULT_PREFER`] preferred, both families,
     /// [`DEFAULT_TIMEOUT`] overall, the system's DNS configuration through
-    /// [`HickoryResolver`], no outcome cache, NAT64 on.
+    /// [`HickoryResolver`], no outcome cache, NAT64 on; with HTTPS records, only records
+    /// that offer HTTP over TCP are used
+    /// ([`ProtocolPreference::http_over_tcp`](dualstack_eyeballs::v3::groups::ProtocolPreference::http_over_tcp)).
     pub fn new() -> Connector {
+        let mut config = Config::default();
+        config.protocols = dualstack_eyeballs::v3::groups::ProtocolPreference::http_over_tcp();
         Connector {
-            config: Config::default(),
+            config,
             resolver: Arc::new(HickoryResolver::system()),
             cache: None,
         }
@@ -275,6 +279,16 @@ impl Connector {
     /// (the hyper connector turns it on for `https` URIs).
     pub fn svcb(mut self, on: bool) -> Self {
         self.config.svcb = on;
+        self
+    }
+
+    /// The application protocols the attempts speak, as classes of ALPN ids, most
+    /// preferred first (draft-ietf-happy-happyeyeballs-v3-04 §5.1): with HTTPS records,
+    /// endpoints are grouped by class and by service priority before the families are
+    /// interleaved, and records no class accepts are not used. Default: one class,
+    /// `h2` and `http/1.1` (this connector makes TCP connections).
+    pub fn protocols(mut self, p: dualstack_eyeballs::v3::groups::ProtocolPreference) -> Self {
+        self.config.protocols = p;
         self
     }
 
