@@ -122,6 +122,14 @@ pub enum Reason {
     },
     /// DNS gave no address of any allowed family.
     NoAddresses,
+    /// The URI's scheme is not one the connector makes connections for: not `http`
+    /// while the hyper connector enforces plain HTTP (hyper-util's `enforce_http`), or
+    /// no scheme at all.
+    UnsupportedScheme {
+        /// The scheme, when there was one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        scheme: Option<String>,
+    },
     /// Only one family was allowed (`-4`/`-6` or the source address's family) and DNS gave
     /// no address of it; the other family was not looked up.
     NoneOfFamily {
@@ -216,6 +224,12 @@ impl fmt::Display for ConnectError {
         match &self.reason {
             Reason::InvalidHost { cause: Some(c) } => write!(f, "{c}")?,
             Reason::InvalidHost { cause: None } => f.write_str("the host name is not valid")?,
+            Reason::UnsupportedScheme { scheme: Some(s) } => write!(
+                f,
+                "the URI scheme is {s}, and this connector is set to make plain http connections only \
+                 (enforce_http; a TLS connector wrapping it needs enforce_http(false))"
+            )?,
+            Reason::UnsupportedScheme { scheme: None } => f.write_str("the URI has no scheme")?,
             Reason::FamilyMismatch {
                 family,
                 source,
@@ -320,9 +334,9 @@ impl From<ConnectError> for io::Error {
     fn from(e: ConnectError) -> io::Error {
         let kind = match e.reason {
             Reason::TimedOut { .. } => io::ErrorKind::TimedOut,
-            Reason::InvalidHost { .. } | Reason::FamilyMismatch { .. } => {
-                io::ErrorKind::InvalidInput
-            }
+            Reason::InvalidHost { .. }
+            | Reason::FamilyMismatch { .. }
+            | Reason::UnsupportedScheme { .. } => io::ErrorKind::InvalidInput,
             Reason::NoAddresses | Reason::NoneOfFamily { .. } => io::ErrorKind::NotFound,
             Reason::AllFailed => e
                 .attempts
