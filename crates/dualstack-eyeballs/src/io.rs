@@ -57,7 +57,9 @@ pub enum Input {
     /// The resolver will give no more answers (families still awaited count as failed).
     ResolverDone,
     /// The HTTPS answer ([`Action::SendHttpsQuery`]): the ServiceMode records after any
-    /// AliasMode chain, in priority order (empty: no service), or why there are none.
+    /// AliasMode chain (empty: no service), or why there are none. The machine sorts them
+    /// by priority and shuffles those of equal priority (RFC 9460 §2.4.1,
+    /// [`with_shuffle_seed`](crate::HappyEyeballs::with_shuffle_seed)).
     Https {
         /// The records, or the failure as text.
         result: Result<Vec<crate::v3::svcb::ServiceRecord>, String>,

@@ -14,6 +14,7 @@
 //! - An overall timeout bounds everything, DNS included.
 
 use std::collections::VecDeque;
+use std::hash::{BuildHasher, RandomState};
 use std::net::{IpAddr, SocketAddr, SocketAddrV6};
 use std::time::{Duration, Instant};
 
@@ -25,7 +26,7 @@ use crate::v3::endpoints::Endpoints;
 use crate::v3::groups::Group;
 use crate::v3::rtt::{AttemptDelay, DelayPolicy, Prefix, RttEstimate, DEFAULT_MULTIPLIER};
 use crate::v3::services::Services;
-use crate::v3::svcb::ServiceRecord;
+use crate::v3::svcb::{shuffle_equal_priority, ServiceRecord};
 use crate::{nat64, unmap, Config, Family, History};
 
 /// One Happy Eyeballs run.
@@ -61,6 +62,8 @@ pub struct HappyEyeballs {
     done: bool,
     rtt: Vec<RttEstimate>,
     svcb: Option<Services>,
+    /// Seeds the shuffle of equal-priority HTTPS records (RFC 9460 §2.4.1).
+    shuffle_seed: u64,
 }
 
 fn socket_addr(ip: IpAddr, port: u16, scope_id: u32) -> SocketAddr {
@@ -129,6 +132,9 @@ impl HappyEyeballs {
             done: false,
             rtt: Vec::new(),
             svcb: None,
+            // The one source of randomness of a run, drawn here so that a caller who
+            // wants it repeatable can replace it (with_shuffle_seed).
+            shuffle_seed: RandomState::new().hash_one(port),
         };
         if allowed.is_none() {
             m.fail(
@@ -207,6 +213,13 @@ impl HappyEyeballs {
             self.svcb = Some(Services::new(host));
             self.queue.push_front(Action::SendHttpsQuery);
         }
+        self
+    }
+
+    /// Seed the shuffle of HTTPS records of equal priority (RFC 9460 §2.4.1) instead of
+    /// drawing a random seed: one seed, one order (tests, reproducible runs).
+    pub fn with_shuffle_seed(mut self, seed: u64) -> HappyEyeballs {
+        self.shuffle_seed = seed;
         self
     }
 
@@ -319,10 +332,11 @@ impl HappyEyeballs {
                 let Some(svc) = self.svcb.as_mut().filter(|s| s.pending) else {
                     return;
                 };
-                let (records, error) = match result {
+                let (mut records, error) = match result {
                     Ok(r) => (r, None),
                     Err(e) => (Vec::new(), Some(e)),
                 };
+                shuffle_equal_priority(&mut records, self.shuffle_seed);
                 let hints = svc.answer(records.clone(), &self.pending);
                 // draft v3-04 §5: group by protocol class and service priority first.
                 self.endpoints

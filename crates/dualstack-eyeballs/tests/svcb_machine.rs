@@ -56,8 +56,15 @@ impl Run {
     }
 
     fn with(cfg: &Config, svcb: bool) -> Run {
+        Run::seeded(cfg, svcb, None)
+    }
+
+    fn seeded(cfg: &Config, svcb: bool, seed: Option<u64>) -> Run {
         let t0 = Instant::now();
         let mut m = HappyEyeballs::new(cfg, Mode::Connect, Target::Name, 443, None, t0);
+        if let Some(seed) = seed {
+            m = m.with_shuffle_seed(seed);
+        }
         if svcb {
             m = m.with_svcb("h.test");
         }
@@ -582,4 +589,43 @@ fn records_no_class_accepts_are_not_used() {
             service: Some(1)
         })
     );
+}
+
+#[test]
+fn equal_priorities_are_shuffled_and_different_ones_never_reordered() {
+    // RFC 9460 §2.4.1: a.test and b.test share priority 1; c.test (priority 2) and the
+    // origin's own addresses (no record names the origin) always come after them.
+    let records = vec![
+        svc(2, "c.test", &["h2"], &[], &["2001:db8::c"]),
+        svc(1, "a.test", &["h2"], &[], &["2001:db8::a"]),
+        svc(1, "b.test", &["h2"], &[], &["2001:db8::b"]),
+    ];
+    let play = |seed| {
+        let mut r = Run::seeded(&Config::default(), true, Some(seed));
+        r.play(
+            vec![
+                (1, Ev::Https(records.clone())),
+                (1, Ev::Aaaa(&["2001:db8::1"])),
+            ],
+            5000,
+        );
+        r.starts.iter().map(|s| s.1).collect::<Vec<SocketAddr>>()
+    };
+    let mut firsts = Vec::new();
+    for seed in 0..40 {
+        let got = play(seed);
+        assert_eq!(got.len(), 4, "seed {seed}: {got:?}");
+        let mut head = got[..2].to_vec();
+        head.sort();
+        assert_eq!(
+            head,
+            [sa("[2001:db8::a]:443"), sa("[2001:db8::b]:443")],
+            "seed {seed}"
+        );
+        assert_eq!(got[2..], [sa("[2001:db8::c]:443"), sa("[2001:db8::1]:443")]);
+        assert_eq!(play(seed), got, "one seed, one order");
+        firsts.push(got[0]);
+    }
+    assert!(firsts.contains(&sa("[2001:db8::a]:443")), "{firsts:?}");
+    assert!(firsts.contains(&sa("[2001:db8::b]:443")), "{firsts:?}");
 }

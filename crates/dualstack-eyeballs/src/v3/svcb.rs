@@ -5,10 +5,9 @@
 //!
 //! The draft (draft-ietf-happy-happyeyeballs-v3-04 §5.2) groups endpoints by service
 //! priority, lowest first, and puts addresses that belong to no service last (that is
-//! [`groups`](super::groups)). RFC 9460 asks
-//! clients to shuffle records of equal priority; a sans-IO machine has no randomness, so
-//! records of equal priority keep their DNS order here (a caller that wants the shuffle
-//! does it before handing the records in).
+//! [`groups`](super::groups)). RFC 9460 §2.4.1 asks clients to "apply a random shuffle
+//! within a priority level": [`decide`] keeps DNS order, [`shuffle_equal_priority`] does
+//! the shuffle from a seed (the machine draws one per run, tests give their own).
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -219,6 +218,70 @@ pub fn decide(owner: &str, records: Vec<RawRecord>) -> Step {
     Step::Services(services)
 }
 
+/// Shuffle records of equal priority (RFC 9460 §2.4.1: "clients SHOULD apply a random
+/// shuffle within a priority level ... to ensure uniform load-balancing"); the records end
+/// sorted by priority (stable), and records of different priorities are never reordered
+/// against each other. `seed` drives a small xorshift generator: one seed, one order.
+///
+/// ```
+/// use dualstack_eyeballs::v3::svcb::{shuffle_equal_priority, ServiceRecord};
+/// let r = |p, t: &str| ServiceRecord { priority: p, target: t.into(), ..Default::default() };
+/// let mut seen = Vec::new();
+/// for seed in 0..32 {
+///     let mut v = vec![r(2, "c"), r(1, "a"), r(1, "b")];
+///     shuffle_equal_priority(&mut v, seed);
+///     assert_eq!(v[2].target, "c");
+///     seen.push(v[0].target.clone());
+/// }
+/// assert!(seen.iter().any(|t| t == "a") && seen.iter().any(|t| t == "b"));
+/// ```
+pub fn shuffle_equal_priority(records: &mut [ServiceRecord], seed: u64) {
+    records.sort_by_key(|r| r.priority);
+    let mut rng = XorShift::new(seed);
+    let mut start = 0;
+    while start < records.len() {
+        let p = records[start].priority;
+        let len = records[start..]
+            .iter()
+            .take_while(|r| r.priority == p)
+            .count();
+        // Fisher-Yates over the run of equal priority.
+        let run = &mut records[start..start + len];
+        for i in (1..run.len()).rev() {
+            run.swap(i, rng.below(i + 1));
+        }
+        start += len;
+    }
+}
+
+/// xorshift64* (Vigna 2016), seeded through splitmix64 so that any seed (0 too) gives a
+/// good state. Load balancing needs no cryptographic quality.
+#[derive(Debug)]
+struct XorShift(u64);
+
+impl XorShift {
+    fn new(seed: u64) -> XorShift {
+        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        XorShift((z ^ (z >> 31)) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number in `0..n` (`n` ≥ 1; the bias of the modulo is below 2^-50 for n ≤ 32).
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,6 +351,39 @@ mod tests {
             ..r
         };
         assert_eq!(r.https_alpn(), ["h2"]);
+    }
+
+    #[test]
+    fn shuffle_reaches_every_order_and_keeps_priorities() {
+        let mk = |p: u16, t: &str| ServiceRecord {
+            priority: p,
+            target: t.into(),
+            ..Default::default()
+        };
+        let mut orders: Vec<Vec<String>> = Vec::new();
+        for seed in 0..200u64 {
+            let mut v = vec![mk(3, "z"), mk(1, "a"), mk(1, "b"), mk(1, "c"), mk(2, "y")];
+            shuffle_equal_priority(&mut v, seed);
+            let prio: Vec<u16> = v.iter().map(|r| r.priority).collect();
+            assert_eq!(prio, [1, 1, 1, 2, 3], "seed {seed}");
+            let first: Vec<String> = v[..3].iter().map(|r| r.target.clone()).collect();
+            if !orders.contains(&first) {
+                orders.push(first);
+            }
+            // The same seed gives the same order.
+            let mut w = vec![mk(3, "z"), mk(1, "a"), mk(1, "b"), mk(1, "c"), mk(2, "y")];
+            shuffle_equal_priority(&mut w, seed);
+            assert_eq!(v, w);
+        }
+        assert_eq!(
+            orders.len(),
+            6,
+            "all 3! orders of the priority-1 run: {orders:?}"
+        );
+        let mut one = vec![mk(1, "a")];
+        shuffle_equal_priority(&mut one, 7);
+        shuffle_equal_priority(&mut [], 7);
+        assert_eq!(one[0].target, "a");
     }
 
     #[test]
