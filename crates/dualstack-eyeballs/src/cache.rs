@@ -27,6 +27,7 @@ struct Entry {
     updated: Instant,
     winner: Option<(IpAddr, Duration)>,
     failed: Vec<IpAddr>,
+    quic_broken: bool,
 }
 
 /// What the cache knows about one destination.
@@ -40,6 +41,9 @@ pub struct History {
     pub demoted: Vec<IpAddr>,
     /// How old this knowledge is.
     pub age: Duration,
+    /// QUIC attempts were made last time and TCP won: the UDP path to this destination is
+    /// broken (or slower); the next run makes no QUIC attempt.
+    pub quic_broken: bool,
 }
 
 /// A bounded store of connect outcomes per destination (host name, case and trailing dot
@@ -86,6 +90,7 @@ impl HistoryCache {
             winner: e.winner,
             demoted: e.failed.clone(),
             age,
+            quic_broken: e.quic_broken,
         })
     }
 
@@ -114,6 +119,7 @@ impl HistoryCache {
             updated: now,
             winner: None,
             failed: Vec::new(),
+            quic_broken: false,
         });
         e.updated = now;
         let won = winner.map(|(addr, _)| addr.ip());
@@ -128,6 +134,24 @@ impl HistoryCache {
         }
         let excess = e.failed.len().saturating_sub(MAX_FAILED);
         e.failed.drain(..excess);
+    }
+
+    /// Remember at `now` whether QUIC worked to `host` port `port` (`false`: QUIC attempts
+    /// were made and TCP won). While an entry says QUIC is broken, runs with this history
+    /// make no QUIC attempt; the entry ages out like the rest.
+    pub fn record_quic(&mut self, host: &str, port: u16, works: bool, now: Instant) {
+        let k = key(host, port);
+        if !self.entries.contains_key(&k) && self.entries.len() >= self.capacity {
+            return;
+        }
+        let e = self.entries.entry(k).or_insert(Entry {
+            updated: now,
+            winner: None,
+            failed: Vec::new(),
+            quic_broken: false,
+        });
+        e.updated = now;
+        e.quic_broken = !works;
     }
 
     /// Destinations remembered (including ones past their age not yet pruned).
@@ -191,6 +215,7 @@ impl HistoryCache {
                     updated,
                     winner: d.winner,
                     failed,
+                    quic_broken: false,
                 },
             );
         }
@@ -262,5 +287,24 @@ mod tests {
         assert_eq!(h.demoted.len(), MAX_FAILED);
         assert_eq!(h.demoted[MAX_FAILED - 1], many[39], "the newest are kept");
         assert_eq!(h.prefer, None);
+    }
+
+    #[test]
+    fn quic_broken_is_remembered_cleared_and_aged_out() {
+        let t0 = Instant::now();
+        let mut c = HistoryCache::new(4, Duration::from_secs(60));
+        let tcp = Some((sa("192.0.2.1:443"), Duration::from_millis(3)));
+        c.record("h", 443, tcp, &[], t0);
+        assert!(!c.get("h", 443, t0).unwrap().quic_broken);
+        c.record_quic("h", 443, false, t0);
+        assert!(c.get("h", 443, t0).unwrap().quic_broken);
+        assert!(!c.get("h", 80, t0).is_some_and(|h| h.quic_broken));
+        // A TCP-only outcome later keeps the mark; a QUIC win clears it.
+        c.record("h", 443, tcp, &[], t0);
+        assert!(c.get("h", 443, t0).unwrap().quic_broken);
+        c.record_quic("h", 443, true, t0);
+        assert!(!c.get("h", 443, t0).unwrap().quic_broken);
+        c.record_quic("h", 443, false, t0);
+        assert!(c.get("h", 443, t0 + Duration::from_secs(61)).is_none());
     }
 }

@@ -66,6 +66,18 @@ pub struct Config {
     /// are interleaved, and records no class accepts are not used. Default: one class that
     /// takes every record.
     pub protocols: crate::v3::groups::ProtocolPreference,
+    /// The caller can make QUIC attempts ([`Protocol::Quic`](crate::Protocol::Quic)):
+    /// a class of `h3` ids goes before the classes of [`protocols`](Self::protocols)
+    /// (draft-ietf-happy-happyeyeballs-v3-04 §5.1), so the endpoints of a record that
+    /// offers `h3` get QUIC attempts before the TCP attempts of the same priority, with one
+    /// attempt delay for all. History that says QUIC is broken to the destination turns
+    /// it off for the run. Off by default.
+    pub quic: bool,
+    /// ALPN ids the caller insists on, in preference order (empty: what the HTTPS records
+    /// say). With [`quic`](Self::quic): a list with an `h3` id gives the origin's addresses
+    /// QUIC attempts (then TCP ones) when no HTTPS record says otherwise, IP literals
+    /// included; a list without one turns QUIC off.
+    pub alpn: Vec<String>,
 }
 
 impl Default for Config {
@@ -84,6 +96,8 @@ impl Default for Config {
             min_attempt_delay: DEFAULT_MIN_ATTEMPT_DELAY,
             svcb: false,
             protocols: crate::v3::groups::ProtocolPreference::default(),
+            quic: false,
+            alpn: Vec::new(),
         }
     }
 }

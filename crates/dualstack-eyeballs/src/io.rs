@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use crate::Family;
+use crate::{Family, Protocol};
 
 /// Names one connection attempt, so that its result can be given back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -111,6 +111,8 @@ pub enum Action {
         id: AttemptId,
         /// The destination.
         addr: SocketAddr,
+        /// TCP, or a QUIC handshake (only when [`Config::quic`](crate::Config::quic) is on).
+        protocol: Protocol,
     },
     /// Cancel an attempt in flight and close its socket.
     CancelAttempt {
@@ -125,6 +127,14 @@ pub enum Action {
         winner: Option<(SocketAddr, Duration)>,
         /// Addresses that failed, or were still pending when a later one won.
         demote: Vec<IpAddr>,
+    },
+    /// Store in the history cache whether QUIC works to this host and port (names only):
+    /// `false` when QUIC attempts were made and a TCP attempt won (the UDP path is broken or
+    /// slower: the next run makes no QUIC attempt while this is remembered), `true` when a
+    /// QUIC attempt won.
+    RememberQuic {
+        /// Whether QUIC won.
+        works: bool,
     },
     /// The run is over; no action follows.
     Done(Outcome),
@@ -216,6 +226,8 @@ pub enum TraceKind {
         id: AttemptId,
         /// The destination.
         addr: SocketAddr,
+        /// Its transport.
+        protocol: Protocol,
     },
     /// The Connection Attempt Delay chosen after starting an attempt, and why
     /// (RFC 8305 §5; from the network's RTT when known, draft-ietf-happy-happyeyeballs-v3-04 §6).
@@ -231,6 +243,8 @@ pub enum TraceKind {
         id: AttemptId,
         /// The destination.
         addr: SocketAddr,
+        /// Its transport.
+        protocol: Protocol,
         /// Why.
         error: String,
     },
@@ -240,6 +254,8 @@ pub enum TraceKind {
         id: AttemptId,
         /// The destination (an IPv4-mapped address as IPv4).
         addr: SocketAddr,
+        /// Its transport.
+        protocol: Protocol,
         /// Its handshake time.
         rtt: Duration,
     },
@@ -249,6 +265,8 @@ pub enum TraceKind {
         id: AttemptId,
         /// The destination.
         addr: SocketAddr,
+        /// Its transport.
+        protocol: Protocol,
         /// Why.
         reason: CancelReason,
     },
@@ -269,6 +287,8 @@ pub enum Outcome {
         id: AttemptId,
         /// Its destination (an IPv4-mapped address as IPv4).
         addr: SocketAddr,
+        /// Its transport.
+        protocol: Protocol,
         /// Its handshake time.
         rtt: Duration,
         /// Time from the start of the run.
@@ -375,6 +395,8 @@ pub struct AttemptRecord {
     pub id: Option<AttemptId>,
     /// The destination.
     pub addr: SocketAddr,
+    /// Its transport.
+    pub protocol: Protocol,
     /// When it started (`None`: never).
     pub started: Option<Duration>,
     /// When it ended.

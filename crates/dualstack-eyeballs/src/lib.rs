@@ -25,7 +25,7 @@
 //! he.handle(t1, Input::Answer { family: Family::V6, result: Ok(vec!["2001:db8::1".parse().unwrap()]) });
 //! let mut id = None;
 //! while let Some(a) = he.poll_action(t1) {
-//!     if let Action::StartAttempt { id: i, addr } = a { assert_eq!(addr.port(), 443); id = Some(i) }
+//!     if let Action::StartAttempt { id: i, addr, .. } = a { assert_eq!(addr.port(), 443); id = Some(i) }
 //! }
 //! he.handle(t1, Input::Connected { id: id.unwrap() });
 //! let done = std::iter::from_fn(|| he.poll_action(t1)).last();
@@ -41,6 +41,7 @@ mod machine;
 mod millis;
 pub mod nat64;
 mod order;
+mod protocol;
 pub mod v3;
 
 use std::net::IpAddr;
@@ -59,6 +60,7 @@ pub use io::{
 pub use machine::HappyEyeballs;
 pub use millis::Millis;
 pub use order::Order;
+pub use protocol::{is_h3, quic_alpn, Protocol};
 
 /// An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, RFC 4291 §2.5.5.2) as the IPv4 address
 /// it carries; anything else unchanged.

@@ -27,7 +27,7 @@ use crate::v3::groups::Group;
 use crate::v3::rtt::{AttemptDelay, DelayPolicy, Prefix, RttEstimate, DEFAULT_MULTIPLIER};
 use crate::v3::services::Services;
 use crate::v3::svcb::{shuffle_equal_priority, ServiceRecord};
-use crate::{nat64, unmap, Config, Family, History};
+use crate::{nat64, unmap, Config, Family, History, Protocol};
 
 /// One Happy Eyeballs run.
 ///
@@ -54,7 +54,7 @@ pub struct HappyEyeballs {
     connecting: bool,
     res_deadline: Option<Instant>,
     next_at: Instant,
-    active: Vec<(AttemptId, SocketAddr, Duration)>,
+    active: Vec<(AttemptId, SocketAddr, Duration, Protocol)>,
     next_id: u32,
     attempts: Vec<AttemptRecord>,
     lookups: Vec<FamilyAnswer>,
@@ -64,6 +64,13 @@ pub struct HappyEyeballs {
     svcb: Option<Services>,
     /// Seeds the shuffle of equal-priority HTTPS records (RFC 9460 §2.4.1).
     shuffle_seed: u64,
+    /// The protocol class whose endpoints get QUIC attempts (`None`: no QUIC this run).
+    quic_class: Option<usize>,
+    /// The caller forced an `h3` ALPN: the origin's addresses get QUIC attempts through a
+    /// stand-in record until real HTTPS records (if any) replace it.
+    quic_forced: bool,
+    /// A QUIC attempt was started.
+    quic_tried: bool,
 }
 
 fn socket_addr(ip: IpAddr, port: u16, scope_id: u32) -> SocketAddr {
@@ -94,6 +101,17 @@ impl HappyEyeballs {
         now: Instant,
     ) -> HappyEyeballs {
         let mut cfg = cfg.clone();
+        // QUIC as the first protocol class (draft v3-04 §5.1), unless the caller makes no
+        // QUIC attempts, forces ALPN ids without h3, or history says QUIC is broken here.
+        let quic_broken = matches!(target, Target::Name) && history.as_ref().is_some_and(|h| h.quic_broken);
+        let quic = (cfg.quic && !quic_broken)
+            .then(|| crate::protocol::quic_first(&cfg.alpn, &cfg.protocols))
+            .flatten();
+        let quic_on = quic.is_some();
+        let quic_forced = quic_on && !cfg.alpn.is_empty();
+        if let Some(p) = quic {
+            cfg.protocols = p;
+        }
         cfg.attempt_delay = cfg.clamped_attempt_delay();
         cfg.first_family_count = cfg.first_family_count.max(1);
         let allowed = cfg.allowed_families();
@@ -135,6 +153,9 @@ impl HappyEyeballs {
             // The one source of randomness of a run, drawn here so that a caller who
             // wants it repeatable can replace it (with_shuffle_seed).
             shuffle_seed: RandomState::new().hash_one(port),
+            quic_class: None,
+            quic_forced: false,
+            quic_tried: false,
         };
         if allowed.is_none() {
             m.fail(
@@ -146,6 +167,10 @@ impl HappyEyeballs {
                 },
             );
             return m;
+        }
+        if quic_on {
+            m.quic_class = Some(crate::protocol::QUIC_CLASS);
+            m.quic_forced = quic_forced;
         }
         match target {
             Target::Literal { ip, scope_id } => {
@@ -183,6 +208,7 @@ impl HappyEyeballs {
                     m.cfg.protocols.clone(),
                     port,
                 );
+                m.force_quic();
                 for family in m.allowed.clone() {
                     m.queue.push_back(Action::SendQuery { family });
                 }
@@ -228,7 +254,8 @@ impl HappyEyeballs {
     pub fn service_of(&self, ip: IpAddr) -> Option<ServiceRecord> {
         let ip = unmap(ip);
         if let Some((_, _, g)) = self.groups.iter().find(|a| a.1 == ip) {
-            return self.endpoints.record(*g).cloned();
+            // The stand-in record of a forced ALPN is no HTTPS record.
+            return self.endpoints.record(*g).filter(|r| !r.target.is_empty()).cloned();
         }
         self.svcb.as_ref()?.record_of(ip).cloned()
     }
@@ -338,9 +365,12 @@ impl HappyEyeballs {
                 };
                 shuffle_equal_priority(&mut records, self.shuffle_seed);
                 let hints = svc.answer(records.clone(), &self.pending);
-                // draft v3-04 §5: group by protocol class and service priority first.
-                self.endpoints
-                    .set_services(svc.records().to_vec(), svc.origin());
+                // draft v3-04 §5: group by protocol class and service priority first. A
+                // forced h3 stays on the stand-in record when there is no service.
+                if !(self.quic_forced && svc.records().is_empty()) {
+                    self.endpoints
+                        .set_services(svc.records().to_vec(), svc.origin());
+                }
                 for (i, ip) in hints {
                     self.endpoints.add_hints(i, &[ip]);
                 }
@@ -387,7 +417,7 @@ impl HappyEyeballs {
                 let Some(pos) = self.active.iter().position(|a| a.0 == id) else {
                     return;
                 };
-                let (_, addr, started) = self.active.remove(pos);
+                let (_, addr, started, protocol) = self.active.remove(pos);
                 let elapsed = self.at(now);
                 let rtt = elapsed.saturating_sub(started);
                 let peer = unmap_socket(addr);
@@ -396,36 +426,49 @@ impl HappyEyeballs {
                     TraceKind::Connected {
                         id,
                         addr: peer,
+                        protocol,
                         rtt,
                     },
                 );
                 let mut slow = Vec::new();
-                for (other, a, s) in std::mem::take(&mut self.active) {
+                for (other, a, s, p) in std::mem::take(&mut self.active) {
                     self.trace(
                         now,
                         TraceKind::Cancelled {
                             id: other,
                             addr: a,
+                            protocol: p,
                             reason: CancelReason::Won(peer),
                         },
                     );
                     self.queue.push_back(Action::CancelAttempt { id: other });
-                    if s < started {
+                    // A slower attempt of the other transport says nothing of the address.
+                    if s < started && p == protocol {
                         slow.push(a.ip());
                     }
                 }
                 if self.name {
-                    let mut demote: Vec<IpAddr> =
-                        self.attempts.iter().map(|a| a.addr.ip()).collect();
+                    let mut demote: Vec<IpAddr> = self
+                        .attempts
+                        .iter()
+                        .filter(|a| a.protocol == protocol)
+                        .map(|a| a.addr.ip())
+                        .collect();
                     demote.extend(slow);
                     self.queue.push_back(Action::Remember {
                         winner: Some((peer, rtt)),
                         demote,
                     });
+                    if self.quic_tried {
+                        self.queue.push_back(Action::RememberQuic {
+                            works: protocol == Protocol::Quic,
+                        });
+                    }
                 }
                 self.finish(Outcome::Connected {
                     id,
                     addr: peer,
+                    protocol,
                     rtt,
                     elapsed,
                 });
@@ -434,18 +477,20 @@ impl HappyEyeballs {
                 let Some(pos) = self.active.iter().position(|a| a.0 == id) else {
                     return;
                 };
-                let (_, addr, started) = self.active.remove(pos);
+                let (_, addr, started, protocol) = self.active.remove(pos);
                 self.trace(
                     now,
                     TraceKind::AttemptFailed {
                         id,
                         addr,
+                        protocol,
                         error: error.clone(),
                     },
                 );
                 self.attempts.push(AttemptRecord {
                     id: Some(id),
                     addr,
+                    protocol,
                     started: Some(started),
                     ended: self.at(now),
                     end: AttemptEnd::Failed(error),
@@ -514,9 +559,28 @@ impl HappyEyeballs {
         self.prefer = Family::of(ip);
         let pref = self.cfg.protocols.clone();
         self.endpoints = Endpoints::new(self.prefer, 1, Vec::new(), pref, self.port);
+        self.force_quic();
         self.endpoints.add_origin(&[ip]);
         if self.mode == Mode::Resolve {
             self.resolved(now, true);
+        }
+    }
+
+    /// With a forced `h3` ALPN, a stand-in record for the origin that offers it, so that
+    /// its addresses are grouped into a QUIC group and a TCP group like those of a real
+    /// record (draft v3-04 §5.1); real HTTPS records replace it.
+    fn force_quic(&mut self) {
+        if self.quic_forced {
+            let rec = crate::protocol::forced_record(&self.cfg.alpn);
+            self.endpoints.set_services(vec![rec], "");
+        }
+    }
+
+    /// The transport of an endpoint's group.
+    fn protocol_of(&self, group: Group) -> Protocol {
+        match self.quic_class {
+            Some(c) if c == group.class => Protocol::Quic,
+            _ => Protocol::Tcp,
         }
     }
 
@@ -576,14 +640,17 @@ impl HappyEyeballs {
         {
             if let Some(ep) = self.endpoints.next() {
                 let ip = ep.ip;
+                let protocol = self.protocol_of(ep.group);
                 let scope = if ip.is_ipv6() { self.scope_id } else { 0 };
                 let addr = socket_addr(ip, ep.port, scope);
                 let id = AttemptId(self.next_id);
                 self.next_id += 1;
                 self.groups.push((id, ip, ep.group));
-                self.trace(now, TraceKind::AttemptStarted { id, addr });
-                self.queue.push_back(Action::StartAttempt { id, addr });
-                self.active.push((id, addr, self.at(now)));
+                self.trace(now, TraceKind::AttemptStarted { id, addr, protocol });
+                self.queue
+                    .push_back(Action::StartAttempt { id, addr, protocol });
+                self.active.push((id, addr, self.at(now), protocol));
+                self.quic_tried |= protocol == Protocol::Quic;
                 let delay = self.attempt_delay(ip);
                 self.next_at = later(now, delay.delay);
                 // Traced even when no address is left yet: a late answer waits for it.
@@ -620,12 +687,13 @@ impl HappyEyeballs {
 
     fn time_out(&mut self, now: Instant) {
         let ended = self.at(now);
-        for (id, addr, started) in std::mem::take(&mut self.active) {
+        for (id, addr, started, protocol) in std::mem::take(&mut self.active) {
             self.trace(
                 now,
                 TraceKind::Cancelled {
                     id,
                     addr,
+                    protocol,
                     reason: CancelReason::TimedOut,
                 },
             );
@@ -633,6 +701,7 @@ impl HappyEyeballs {
             self.attempts.push(AttemptRecord {
                 id: Some(id),
                 addr,
+                protocol,
                 started: Some(started),
                 ended,
                 end: AttemptEnd::TimedOut,
@@ -641,9 +710,11 @@ impl HappyEyeballs {
         if self.mode == Mode::Connect {
             while let Some(ep) = self.endpoints.next() {
                 let scope = if ep.ip.is_ipv6() { self.scope_id } else { 0 };
+                let protocol = self.protocol_of(ep.group);
                 self.attempts.push(AttemptRecord {
                     id: None,
                     addr: socket_addr(ep.ip, ep.port, scope),
+                    protocol,
                     started: None,
                     ended,
                     end: AttemptEnd::NotTried,

@@ -85,7 +85,9 @@ impl Run {
                 self.first_action = Some(a.clone());
             }
             match a {
-                Action::StartAttempt { id, addr } => self.starts.push((now - self.t0, addr, id)),
+                Action::StartAttempt { id, addr, .. } => {
+                    self.starts.push((now - self.t0, addr, id))
+                }
                 Action::Done(o) => self.done = Some(o),
                 _ => {}
             }

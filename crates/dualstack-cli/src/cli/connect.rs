@@ -8,8 +8,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use dualstack::addr::Family;
+use dualstack::connect::quic::Transport;
 use dualstack::connect::{
-    ConnectError, Connection, Connector, Event, HickoryResolver, OutcomeCache, Resolve,
+    ConnectError, Connection, Connector, Event, HickoryResolver, OutcomeCache, Protocol, Resolve,
     SystemResolver, DEFAULT_ATTEMPT_DELAY, DEFAULT_FIRST_FAMILY_COUNT, DEFAULT_MIN_ATTEMPT_DELAY,
     DEFAULT_PREFER, DEFAULT_RESOLUTION_DELAY, DEFAULT_TIMEOUT,
 };
@@ -213,6 +214,7 @@ Examples:
   dualstack connect -z --trace example.com 443     # connect, show every step, close
   printf 'HEAD / HTTP/1.0\\r\\n\\r\\n' | dualstack connect example.com 80
   dualstack connect -z --repeat 5 --json localhost 22
+  dualstack connect -z --svcb --quic --trace example.com 443   # race QUIC (h3) and TCP
 
 The winner, its family and the connect time go to stderr; with -z and --json a JSON
 report goes to stdout. Exit 0 connected, 1 every address failed, 2 bad input.")]
@@ -232,6 +234,8 @@ pub struct Args {
     pub repeat: u32,
     #[command(flatten)]
     pub opts: ConnectOpts,
+    #[command(flatten)]
+    pub quic: super::quic::QuicOpts,
 }
 
 /// Look up HOST like `connect` would: A and AAAA with response times, and the try order.
@@ -258,6 +262,9 @@ struct Report<'a> {
     peer: SocketAddr,
     local: SocketAddr,
     family: Family,
+    protocol: Protocol,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alpn: Option<&'a str>,
     #[serde(rename = "elapsed_ms")]
     elapsed_ms: f64,
     events: &'a [Event],
@@ -269,13 +276,15 @@ fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
-fn report_json<S>(host: &str, port: u16, c: &Connection<S>) -> String {
+fn report_json(host: &str, port: u16, c: &Connection<Transport>) -> String {
     serde_json::to_string(&Report {
         host,
         port,
         peer: c.peer,
         local: c.local,
         family: c.family(),
+        protocol: c.protocol,
+        alpn: c.stream.alpn(),
         elapsed_ms: ms(c.elapsed),
         events: &c.events,
         service: c.service.as_ref(),
@@ -283,13 +292,14 @@ fn report_json<S>(host: &str, port: u16, c: &Connection<S>) -> String {
     .expect("report serializes")
 }
 
-fn human_line<S>(c: &Connection<S>) -> String {
+fn human_line(c: &Connection<Transport>) -> String {
     let mut line = format!(
-        "connected to {} ({}) in {} from {}",
+        "connected to {} ({}) in {} from {} over {}",
         c.peer,
         c.family(),
         fmt_duration(c.elapsed),
-        c.local
+        c.local,
+        c.stream
     );
     if let Some(s) = &c.service {
         line.push_str(&format!(
@@ -316,14 +326,24 @@ fn fail(opts: &ConnectOpts, e: ConnectError, json_to_stdout: bool) -> CliError {
 
 /// `dualstack connect`.
 pub fn run(args: Args) -> CliResult {
-    let connector = args.opts.connector()?;
+    args.quic.check()?;
+    let connector = args.opts.connector()?.alpn(args.quic.alpn.clone());
+    let tls = match args.quic.racing() {
+        true => Some(args.quic.tls()?),
+        false => None,
+    };
     let rt = runtime()?;
     let probe = args.probe || args.repeat > 1;
     let result = rt.block_on(async {
+        let dial = Dial {
+            args: &args,
+            connector: &connector,
+            tls,
+        };
         if probe {
-            probe_run(&args, &connector).await
+            probe_run(&dial).await
         } else {
-            relay_run(&args, &connector).await
+            relay_run(&dial).await
         }
     });
     // stdin is read on a blocking thread that may still wait for input: do not wait for it.
@@ -332,10 +352,32 @@ pub fn run(args: Args) -> CliResult {
     result
 }
 
-async fn probe_run(args: &Args, connector: &Connector) -> CliResult {
+/// One connect as the flags ask: TCP only, or QUIC raced against TCP.
+struct Dial<'a> {
+    args: &'a Args,
+    connector: &'a Connector,
+    tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl Dial<'_> {
+    async fn connect(&self) -> Result<Connection<Transport>, ConnectError> {
+        let (host, port) = (&self.args.host, self.args.port);
+        match &self.tls {
+            Some(tls) => self.connector.connect_racing(host, port, tls.clone()).await,
+            None => Ok(self
+                .connector
+                .connect(host, port)
+                .await?
+                .map(Transport::Tcp)),
+        }
+    }
+}
+
+async fn probe_run(dial: &Dial<'_>) -> CliResult {
+    let args = dial.args;
     let mut times = Vec::new();
     for i in 0..args.repeat {
-        let conn = match connector.connect(&args.host, args.port).await {
+        let conn = match dial.connect().await {
             Ok(c) => c,
             Err(e) => return Err(fail(&args.opts, e, true)),
         };
@@ -367,9 +409,10 @@ async fn probe_run(args: &Args, connector: &Connector) -> CliResult {
     Ok(Exit::Success)
 }
 
-async fn relay_run(args: &Args, connector: &Connector) -> CliResult {
+async fn relay_run(dial: &Dial<'_>) -> CliResult {
     use tokio::io::AsyncWriteExt;
-    let conn = match connector.connect(&args.host, args.port).await {
+    let args = dial.args;
+    let conn = match dial.connect().await {
         Ok(c) => c,
         Err(e) => return Err(fail(&args.opts, e, false)),
     };
@@ -382,7 +425,11 @@ async fn relay_run(args: &Args, connector: &Connector) -> CliResult {
     } else {
         eprintln!("{}", human_line(&conn));
     }
-    let (mut rd, mut wr) = conn.stream.into_split();
+    let stream = match conn.stream {
+        Transport::Tcp(s) => s,
+        Transport::Quic(q) => return super::quic::relay(q).await,
+    };
+    let (mut rd, mut wr) = stream.into_split();
     let upload = tokio::spawn(async move {
         let mut stdin = tokio::io::stdin();
         let r = tokio::io::copy(&mut stdin, &mut wr).await;

@@ -16,6 +16,7 @@ mod hint;
 mod man;
 mod metrics;
 mod probe;
+mod quic;
 mod reverse;
 mod serve;
 mod smtp;

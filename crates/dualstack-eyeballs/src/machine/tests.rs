@@ -81,7 +81,7 @@ fn simulate(cfg: &Config, mode: Mode, target: Target, history: Option<History>, 
                 }
                 Action::DiscoverNat64 { .. } => events.push((now, key(&mut seq), Ev::Nat64)),
                 Action::SendHttpsQuery => {}
-                Action::StartAttempt { id, addr } => {
+                Action::StartAttempt { id, addr, .. } => {
                     run.starts.push((now - t0, addr));
                     active.push(id);
                     run.max_active = run.max_active.max(active.len());
@@ -101,6 +101,7 @@ fn simulate(cfg: &Config, mode: Mode, target: Target, history: Option<History>, 
                 }
                 Action::Trace(t) => run.traces.push(t),
                 Action::Remember { winner, demote } => run.remembered.push((winner, demote)),
+                Action::RememberQuic { .. } => unreachable!("QUIC is off in these runs"),
                 Action::Done(o) => {
                     assert!(run.outcome.is_none(), "done once");
                     if let Outcome::Connected { id, .. } = &o {
@@ -322,6 +323,7 @@ fn history_prefers_the_family_that_worked() {
         winner: Some((ip("192.0.2.1"), ms(3))),
         demoted: vec![ip("2001:db8::1")],
         age: ms(1000),
+        quic_broken: false,
     };
     let r = simulate(&Config::default(), Mode::Connect, Target::Name, Some(h), &s);
     assert_eq!(connected(&r), (ms(3), sa("192.0.2.1")));

@@ -90,6 +90,14 @@ impl OutcomeCache {
             .record(host, port, Some((winner, took)), &[], now());
     }
 
+    /// Remember whether QUIC worked to `host` port `port` (`false`: QUIC attempts were made
+    /// and TCP won). While the cache says QUIC is broken, connects to that destination make
+    /// no QUIC attempt (draft-ietf-happy-happyeyeballs-v3-04: a client may remember that a
+    /// protocol failed on a network).
+    pub fn record_quic(&self, host: &str, port: u16, works: bool) {
+        self.lock().record_quic(host, port, works, now());
+    }
+
     fn rtt_lock(&self) -> MutexGuard<'_, RttTable> {
         self.rtt.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -15,11 +15,11 @@ use std::pin::Pin;
 
 use dualstack_eyeballs::{
     Action, AttemptEnd, AttemptId, Config, FamilyAnswer, HappyEyeballs, Input, Mode, Outcome,
-    Target, TraceKind,
+    Protocol, Target, TraceKind,
 };
 use futures_util::future::{AbortHandle, Abortable, Aborted, BoxFuture};
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use futures_util::FutureExt;
+use futures_util::{FutureExt, TryFutureExt};
 use tokio::time::{sleep_until, Instant};
 
 use super::attempt::Attempt;
@@ -75,6 +75,28 @@ pub(crate) enum Finished<S> {
     Resolved(Resolution),
 }
 
+/// The winning attempt's connection: from the TCP attempt or the QUIC one.
+pub(crate) enum Won<T, Q> {
+    Tcp(T),
+    Quic(Q),
+}
+
+/// The QUIC side of a run that makes no QUIC attempts (the machine is told so).
+#[derive(Debug)]
+pub(crate) enum NoQuic {}
+
+impl Attempt for NoQuic {
+    type Stream = NoQuic;
+
+    fn connect(&self, _: SocketAddr, _: Option<IpAddr>) -> BoxFuture<'static, io::Result<NoQuic>> {
+        match *self {}
+    }
+
+    fn local_addr(&self, s: &NoQuic) -> io::Result<SocketAddr> {
+        match *s {}
+    }
+}
+
 type AttemptResult<S> = (AttemptId, SocketAddr, Result<io::Result<S>, Aborted>);
 type Inflight<S> = FuturesUnordered<BoxFuture<'static, AttemptResult<S>>>;
 type Nat64Lookup<'a> = Pin<Box<dyn Future<Output = Option<(Ipv6Addr, u8)>> + Send + 'a>>;
@@ -97,7 +119,7 @@ fn now() -> std::time::Instant {
     Instant::now().into_std()
 }
 
-/// Drive one run of the machine to its end.
+/// Drive one run of the machine to its end, TCP attempts only.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn run<A: Attempt>(
     cfg: &Config,
@@ -108,6 +130,34 @@ pub(crate) async fn run<A: Attempt>(
     attempt: &A,
     cache: Option<&OutcomeCache>,
 ) -> Result<Finished<A::Stream>, ConnectError> {
+    let none: Option<&NoQuic> = None;
+    Ok(
+        match run_racing(cfg, run, host, port, resolver, attempt, none, cache).await? {
+            Finished::Connected(c) => Finished::Connected(c.map(|w| match w {
+                Won::Tcp(s) => s,
+                Won::Quic(q) => match q {},
+            })),
+            Finished::Resolved(r) => Finished::Resolved(r),
+        },
+    )
+}
+
+/// Drive one run of the machine to its end; with `quic`, the machine may also ask for
+/// QUIC attempts (made with it) and either kind can win.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn run_racing<A: Attempt, Q: Attempt>(
+    cfg: &Config,
+    run: Run,
+    host: &str,
+    port: u16,
+    resolver: &dyn Resolve,
+    attempt: &A,
+    quic: Option<&Q>,
+    cache: Option<&OutcomeCache>,
+) -> Result<Finished<Won<A::Stream, Q::Stream>>, ConnectError> {
+    let mut cfg = cfg.clone();
+    cfg.quic = quic.is_some();
+    let cfg = &cfg;
     let start = now();
     let mut rec = Recorder::default();
     let fail = |reason: Reason, rec: &mut Recorder| ConnectError {
@@ -140,10 +190,10 @@ pub(crate) async fn run<A: Attempt>(
 
     let mut answers: Option<Answers> = None;
     let mut nat64: Option<Nat64Lookup<'_>> = None;
-    let mut inflight: Inflight<A::Stream> = FuturesUnordered::new();
+    let mut inflight: Inflight<Won<A::Stream, Q::Stream>> = FuturesUnordered::new();
     let mut aborts: HashMap<AttemptId, AbortHandle> = HashMap::new();
     let mut causes: HashMap<AttemptId, Cause> = HashMap::new();
-    let mut winner: Option<(AttemptId, A::Stream, SocketAddr)> = None;
+    let mut winner: Option<(AttemptId, Won<A::Stream, Q::Stream>, SocketAddr)> = None;
     // ResolveEarly: the addresses handed out so far, and the answers seen.
     let mut cut: Vec<IpAddr> = Vec::new();
     let mut seen: Vec<FamilyAnswer> = Vec::new();
@@ -153,7 +203,7 @@ pub(crate) async fn run<A: Attempt>(
         let mut queries = Vec::new();
         while let Some(action) = m.poll_action(t) {
             match action {
-                Action::StartAttempt { id, addr } if early => {
+                Action::StartAttempt { id, addr, .. } if early => {
                     cut.push(unmap(addr.ip()));
                     m.handle(
                         t,
@@ -196,9 +246,19 @@ pub(crate) async fn run<A: Attempt>(
                 Action::DiscoverNat64 { ip } => {
                     nat64 = Some(Box::pin(super::nat64::discover(ip, resolver)));
                 }
-                Action::StartAttempt { id, addr } => {
+                Action::StartAttempt { id, addr, protocol } => {
                     let (handle, reg) = AbortHandle::new_pair();
-                    let fut = Abortable::new(attempt.connect(addr, cfg.source), reg);
+                    let dial = match (protocol, quic) {
+                        (Protocol::Quic, Some(q)) => {
+                            q.connect(addr, cfg.source).map_ok(Won::Quic).boxed()
+                        }
+                        (Protocol::Quic, None) => futures_util::future::ready(Err(
+                            io::Error::other("no QUIC support in this connect"),
+                        ))
+                        .boxed(),
+                        _ => attempt.connect(addr, cfg.source).map_ok(Won::Tcp).boxed(),
+                    };
+                    let fut = Abortable::new(dial, reg);
                     aborts.insert(id, handle);
                     inflight.push(async move { (id, addr, fut.await) }.boxed());
                 }
@@ -216,6 +276,11 @@ pub(crate) async fn run<A: Attempt>(
                 Action::Remember { winner, demote } => {
                     if let Some(c) = cache {
                         c.record(host_t, port, winner, &demote);
+                    }
+                }
+                Action::RememberQuic { works } => {
+                    if let Some(c) = cache {
+                        c.record_quic(host_t, port, works);
                     }
                 }
                 Action::Done(outcome) => {
@@ -277,8 +342,12 @@ pub(crate) async fn run<A: Attempt>(
                 match res {
                     Err(Aborted) => {}
                     Ok(Ok(stream)) => {
-                        let local = attempt
-                            .local_addr(&stream)
+                        let local = match (&stream, quic) {
+                            (Won::Tcp(s), _) => attempt.local_addr(s),
+                            (Won::Quic(s), Some(q)) => q.local_addr(s),
+                            (Won::Quic(_), None) => Err(io::Error::other("no QUIC")),
+                        };
+                        let local = local
                             .map(crate::addr::unmap_socket)
                             .unwrap_or_else(|_| SocketAddr::new(unspecified(addr.ip()), 0));
                         winner = Some((id, stream, local));
@@ -319,10 +388,15 @@ fn finish<S>(
 ) -> Result<Finished<S>, ConnectError> {
     match outcome {
         Outcome::Connected {
-            id, addr, elapsed, ..
+            id,
+            addr,
+            elapsed,
+            protocol,
+            ..
         } => match winner {
             Some((wid, stream, local)) if wid == id => Ok(Finished::Connected(Connection {
                 stream,
+                protocol,
                 peer: addr,
                 local,
                 elapsed,
@@ -352,6 +426,7 @@ fn finish<S>(
                 .into_iter()
                 .map(|a| AttemptError {
                     addr: a.addr,
+                    protocol: a.protocol,
                     started: a.started,
                     ended: a.ended,
                     cause: match a.end {

@@ -19,6 +19,8 @@ pub use dualstack_eyeballs::FamilyAnswer;
 pub struct AttemptError {
     /// The destination.
     pub addr: SocketAddr,
+    /// TCP or QUIC.
+    pub protocol: dualstack_eyeballs::Protocol,
     /// When the attempt started, from the start of the connect (`None`: never started,
     /// because the overall timeout came first).
     #[serde(rename = "started_ms", serialize_with = "opt_ms")]
@@ -74,10 +76,14 @@ impl fmt::Display for Cause {
 
 impl fmt::Display for AttemptError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let quic = match self.protocol {
+            dualstack_eyeballs::Protocol::Quic => ", QUIC",
+            _ => "",
+        };
         match self.started {
             Some(s) => write!(
                 f,
-                "{} ({}): {} (started at {}, gave up after {})",
+                "{} ({}{quic}): {} (started at {}, gave up after {})",
                 self.addr,
                 Family::of(self.addr.ip()),
                 self.cause,
@@ -86,7 +92,7 @@ impl fmt::Display for AttemptError {
             ),
             None => write!(
                 f,
-                "{} ({}): {}",
+                "{} ({}{quic}): {}",
                 self.addr,
                 Family::of(self.addr.ip()),
                 self.cause

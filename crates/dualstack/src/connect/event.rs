@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use dualstack_eyeballs::{CancelReason, TraceKind};
+use dualstack_eyeballs::{CancelReason, Protocol, TraceKind};
 use serde::{Serialize, Serializer};
 
 use crate::addr::Family;
@@ -81,10 +81,12 @@ pub enum EventKind {
         /// The family that has not answered yet; its answer is merged when it arrives.
         waiting_for: Family,
     },
-    /// A TCP connection attempt started.
+    /// A connection attempt started (a TCP connect, or a QUIC handshake).
     AttemptStarted {
         /// The destination.
         addr: SocketAddr,
+        /// TCP or QUIC.
+        protocol: Protocol,
     },
     /// The HTTPS answer (RFC 9460) arrived: its ServiceMode records in priority order,
     /// in zone-file form.
@@ -109,6 +111,8 @@ pub enum EventKind {
     AttemptFailed {
         /// The destination.
         addr: SocketAddr,
+        /// TCP or QUIC.
+        protocol: Protocol,
         /// Why.
         error: String,
     },
@@ -116,6 +120,8 @@ pub enum EventKind {
     Connected {
         /// The destination.
         addr: SocketAddr,
+        /// TCP or QUIC.
+        protocol: Protocol,
         /// Our local address on that connection.
         local: SocketAddr,
         /// How long the winning attempt took (from its start).
@@ -126,6 +132,8 @@ pub enum EventKind {
     Cancelled {
         /// The destination.
         addr: SocketAddr,
+        /// TCP or QUIC.
+        protocol: Protocol,
         /// Why (another attempt won, or the overall timeout).
         reason: String,
     },
@@ -208,8 +216,13 @@ impl fmt::Display for EventKind {
                 "resolution delay over: connecting without the {} answer (merged if it comes)",
                 query_name(*waiting_for)
             ),
-            EventKind::AttemptStarted { addr } => {
-                write!(f, "connecting to {addr} ({})", Family::of(addr.ip()))
+            EventKind::AttemptStarted { addr, protocol } => {
+                write!(
+                    f,
+                    "connecting to {addr} ({}){}",
+                    Family::of(addr.ip()),
+                    over(*protocol)
+                )
             }
             EventKind::HttpsAnswer { records, error } => match error {
                 Some(e) => write!(f, "HTTPS answer: {e}"),
@@ -217,18 +230,41 @@ impl fmt::Display for EventKind {
                 None => write!(f, "HTTPS answer: {}", records.join(" | ")),
             },
             EventKind::AttemptDelay { reason, .. } => f.write_str(reason),
-            EventKind::AttemptFailed { addr, error } => write!(f, "{addr} failed: {error}"),
-            EventKind::Connected { addr, local, rtt } => write!(
+            EventKind::AttemptFailed {
+                addr,
+                protocol,
+                error,
+            } => write!(f, "{addr}{} failed: {error}", over(*protocol)),
+            EventKind::Connected {
+                addr,
+                protocol,
+                local,
+                rtt,
+            } => write!(
                 f,
-                "connected to {addr} ({}) from {local}, handshake {}",
+                "connected to {addr} ({}){} from {local}, handshake {}",
                 Family::of(addr.ip()),
+                over(*protocol),
                 fmt_duration(*rtt)
             ),
-            EventKind::Cancelled { addr, reason } => write!(f, "cancelled {addr}: {reason}"),
+            EventKind::Cancelled {
+                addr,
+                protocol,
+                reason,
+            } => write!(f, "cancelled {addr}{}: {reason}", over(*protocol)),
             EventKind::TimedOut { timeout } => {
                 write!(f, "overall timeout of {} reached", fmt_duration(*timeout))
             }
         }
+    }
+}
+
+/// How an attempt's line names its transport: TCP lines read as they always did, QUIC
+/// lines say so.
+fn over(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Tcp => "",
+        Protocol::Quic => " over QUIC",
     }
 }
 
@@ -279,17 +315,38 @@ impl EventKind {
             TraceKind::ResolutionDelayExpired { waiting_for } => {
                 EventKind::ResolutionDelayExpired { waiting_for }
             }
-            TraceKind::AttemptStarted { addr, .. } => EventKind::AttemptStarted { addr },
-            TraceKind::AttemptFailed { addr, error, .. } => {
-                EventKind::AttemptFailed { addr, error }
+            TraceKind::AttemptStarted { addr, protocol, .. } => {
+                EventKind::AttemptStarted { addr, protocol }
             }
-            TraceKind::Connected { addr, rtt, .. } => EventKind::Connected {
+            TraceKind::AttemptFailed {
                 addr,
+                protocol,
+                error,
+                ..
+            } => EventKind::AttemptFailed {
+                addr,
+                protocol,
+                error,
+            },
+            TraceKind::Connected {
+                addr,
+                protocol,
+                rtt,
+                ..
+            } => EventKind::Connected {
+                addr,
+                protocol,
                 local: local.unwrap_or_else(|| SocketAddr::new(unspecified(addr.ip()), 0)),
                 rtt,
             },
-            TraceKind::Cancelled { addr, reason, .. } => EventKind::Cancelled {
+            TraceKind::Cancelled {
                 addr,
+                protocol,
+                reason,
+                ..
+            } => EventKind::Cancelled {
+                addr,
+                protocol,
                 reason: match reason {
                     CancelReason::Won(peer) => format!("{peer} won"),
                     CancelReason::TimedOut => "overall timeout".into(),

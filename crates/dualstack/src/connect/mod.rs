@@ -58,6 +58,8 @@ pub mod hyper;
 mod nat64;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
+#[cfg(feature = "quic")]
+pub mod quic;
 mod resolver;
 #[cfg(any(test, feature = "test-util"))]
 mod scripted;
@@ -73,7 +75,7 @@ use tracing::Instrument;
 pub use attempt::{Attempt, TcpAttempt};
 pub use cache::{OutcomeCache, DEFAULT_CAPACITY, DEFAULT_MAX_AGE};
 pub use dualstack_eyeballs::{
-    Config, History, Millis, DEFAULT_ATTEMPT_DELAY, DEFAULT_FIRST_FAMILY_COUNT,
+    is_h3, Config, History, Millis, Protocol, DEFAULT_ATTEMPT_DELAY, DEFAULT_FIRST_FAMILY_COUNT,
     DEFAULT_MIN_ATTEMPT_DELAY, DEFAULT_PREFER, DEFAULT_RESOLUTION_DELAY, DEFAULT_TIMEOUT,
     MAX_ATTEMPT_DELAY, MIN_ATTEMPT_DELAY,
 };
@@ -91,6 +93,8 @@ use crate::addr::Family;
 pub struct Connection<S = tokio::net::TcpStream> {
     /// The connected stream.
     pub stream: S,
+    /// The winning attempt's transport ([`Protocol::Tcp`] unless QUIC was raced).
+    pub protocol: Protocol,
     /// The address connected to (unmapped).
     pub peer: SocketAddr,
     /// The local address of the connection (unmapped).
@@ -124,6 +128,7 @@ impl<S> Connection<S> {
     pub fn into_parts(self) -> (S, Connection<()>) {
         let info = Connection {
             stream: (),
+            protocol: self.protocol,
             peer: self.peer,
             local: self.local,
             elapsed: self.elapsed,
@@ -137,6 +142,7 @@ impl<S> Connection<S> {
     pub fn map<T>(self, f: impl FnOnce(S) -> T) -> Connection<T> {
         Connection {
             stream: f(self.stream),
+            protocol: self.protocol,
             peer: self.peer,
             local: self.local,
             elapsed: self.elapsed,
@@ -316,6 +322,20 @@ impl Connector {
         self
     }
 
+    /// ALPN ids to insist on, in preference order (empty, the default: what the HTTPS
+    /// records say). A list with an `h3` id gives every address a QUIC attempt in
+    /// `connect_racing` (feature `quic`), HTTPS record or not; a list without one gives
+    /// none. TCP connects are not affected (this connector does no TLS over TCP).
+    pub fn alpn(mut self, ids: Vec<String>) -> Self {
+        self.config.alpn = ids;
+        self
+    }
+
+    #[cfg(feature = "quic")]
+    pub(crate) fn resolver_ref(&self) -> &dyn Resolve {
+        self.resolver.as_ref()
+    }
+
     /// The settings in use (the attempt delay after clamping).
     pub fn config(&self) -> &Config {
         &self.config
@@ -415,6 +435,7 @@ impl Connector {
         match std_stream {
             Ok(s) => Ok(Connection {
                 stream: s,
+                protocol: conn.protocol,
                 peer,
                 local: conn.local,
                 elapsed: conn.elapsed,

@@ -37,6 +37,33 @@ pub fn config_with_roots(roots: rustls::RootCertStore) -> Arc<ClientConfig> {
     )
 }
 
+/// The CA certificates of a PEM file (`-----BEGIN CERTIFICATE-----` blocks; anything else
+/// in the file is skipped), as a root store for [`config_with_roots`].
+///
+/// # Errors
+/// The file cannot be read, a certificate block is malformed, no certificate is in it, or
+/// one is not a usable CA certificate.
+pub fn roots_from_pem_file(path: &std::path::Path) -> std::io::Result<rustls::RootCertStore> {
+    use rustls::pki_types::pem::PemObject;
+    use std::io::{Error, ErrorKind};
+    // Read it ourselves first: a missing file is the plain I/O error, not a PEM one.
+    let pem = std::fs::read(path)?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|e| Error::new(ErrorKind::InvalidData, e.to_string()))?;
+        roots
+            .add(cert)
+            .map_err(|e| Error::new(ErrorKind::InvalidData, e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(Error::new(
+            ErrorKind::InvalidData,
+            "no PEM certificate (-----BEGIN CERTIFICATE-----) in the file",
+        ));
+    }
+    Ok(roots)
+}
+
 /// A client configuration that accepts any certificate (handshake signatures are
 /// still checked). For tests against self-signed servers only.
 pub fn insecure_config() -> Arc<ClientConfig> {
