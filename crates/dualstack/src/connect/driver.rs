@@ -97,6 +97,8 @@ impl Attempt for NoQuic {
     }
 }
 
+/// The attempt that connected, its connection and its local address.
+type Winner<S> = (AttemptId, S, SocketAddr);
 type AttemptResult<S> = (AttemptId, SocketAddr, Result<io::Result<S>, Aborted>);
 type Inflight<S> = FuturesUnordered<BoxFuture<'static, AttemptResult<S>>>;
 type Nat64Lookup<'a> = Pin<Box<dyn Future<Output = Option<(Ipv6Addr, u8)>> + Send + 'a>>;
@@ -193,7 +195,7 @@ pub(crate) async fn run_racing<A: Attempt, Q: Attempt>(
     let mut inflight: Inflight<Won<A::Stream, Q::Stream>> = FuturesUnordered::new();
     let mut aborts: HashMap<AttemptId, AbortHandle> = HashMap::new();
     let mut causes: HashMap<AttemptId, Cause> = HashMap::new();
-    let mut winner: Option<(AttemptId, Won<A::Stream, Q::Stream>, SocketAddr)> = None;
+    let mut winner: Option<Winner<Won<A::Stream, Q::Stream>>> = None;
     // ResolveEarly: the addresses handed out so far, and the answers seen.
     let mut cut: Vec<IpAddr> = Vec::new();
     let mut seen: Vec<FamilyAnswer> = Vec::new();
