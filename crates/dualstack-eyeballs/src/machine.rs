@@ -103,7 +103,8 @@ impl HappyEyeballs {
         let mut cfg = cfg.clone();
         // QUIC as the first protocol class (draft v3-04 §5.1), unless the caller makes no
         // QUIC attempts, forces ALPN ids without h3, or history says QUIC is broken here.
-        let quic_broken = matches!(target, Target::Name) && history.as_ref().is_some_and(|h| h.quic_broken);
+        let quic_broken =
+            matches!(target, Target::Name) && history.as_ref().is_some_and(|h| h.quic_broken);
         let quic = (cfg.quic && !quic_broken)
             .then(|| crate::protocol::quic_first(&cfg.alpn, &cfg.protocols))
             .flatten();
@@ -255,7 +256,11 @@ impl HappyEyeballs {
         let ip = unmap(ip);
         if let Some((_, _, g)) = self.groups.iter().find(|a| a.1 == ip) {
             // The stand-in record of a forced ALPN is no HTTPS record.
-            return self.endpoints.record(*g).filter(|r| !r.target.is_empty()).cloned();
+            return self
+                .endpoints
+                .record(*g)
+                .filter(|r| !r.target.is_empty())
+                .cloned();
         }
         self.svcb.as_ref()?.record_of(ip).cloned()
     }

@@ -165,7 +165,10 @@ fn no_quic_without_h3_or_without_the_caller_asking() {
     s.conn.insert((ip(V6), Tcp), Conn::Accept(1));
     let r = simulate(&quic_cfg(), Target::Name, None, &s);
     assert_eq!(starts(&r), [(0, Tcp, ip(V6))]);
-    assert!(r.remember_quic.is_empty(), "no QUIC attempt, nothing to say");
+    assert!(
+        r.remember_quic.is_empty(),
+        "no QUIC attempt, nothing to say"
+    );
     // h3 offered, but the caller makes no QUIC attempts.
     s.records = Some(vec![record(&["h3"])]);
     let r = simulate(&Config::default(), Target::Name, None, &s);
@@ -274,6 +277,9 @@ fn quic_is_decided_per_record() {
         .map(|s| s.2)
         .collect();
     assert_eq!(quic, [ip(V6), ip(V4)], "{:?}", r.starts);
-    assert!(r.starts.iter().any(|s| s.1 == Tcp && s.2 == ip("198.51.100.20")));
+    assert!(r
+        .starts
+        .iter()
+        .any(|s| s.1 == Tcp && s.2 == ip("198.51.100.20")));
     assert_eq!(r.starts[0], (ms(0), Quic, ip(V6)));
 }

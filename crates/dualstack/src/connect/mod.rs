@@ -56,10 +56,10 @@ pub mod history_file;
 #[cfg(feature = "hyper")]
 pub mod hyper;
 mod nat64;
-#[cfg(feature = "reqwest")]
-pub mod reqwest;
 #[cfg(feature = "quic")]
 pub mod quic;
+#[cfg(feature = "reqwest")]
+pub mod reqwest;
 mod resolver;
 #[cfg(any(test, feature = "test-util"))]
 mod scripted;
