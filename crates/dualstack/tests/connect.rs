@@ -340,6 +340,37 @@ fn blocking_wrapper() {
     server.join().unwrap();
 }
 
+/// Several threads at once share the one background runtime; each gets its own stream,
+/// and the stream works after the runtime's thread handed it over.
+#[test]
+fn blocking_wrapper_from_many_threads() {
+    use std::io::Read;
+    let l = std::net::TcpListener::bind((LO4, 0)).unwrap();
+    let port = l.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        for _ in 0..4 {
+            let (mut s, from) = l.accept().unwrap();
+            std::io::Write::write_all(&mut s, from.port().to_string().as_bytes()).unwrap();
+            kept.push(s);
+        }
+    });
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut conn = Connector::new().connect_blocking(LO4, port).unwrap();
+                let mut buf = String::new();
+                conn.stream.read_to_string(&mut buf).unwrap();
+                assert_eq!(buf, conn.local.port().to_string());
+            })
+        })
+        .collect();
+    server.join().unwrap();
+    for c in clients {
+        c.join().unwrap();
+    }
+}
+
 #[tokio::test]
 async fn blocking_wrapper_inside_a_runtime_is_an_error() {
     let err = Connector::new().connect_blocking("::1", 9).unwrap_err();

@@ -12,6 +12,7 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
+use std::task::Poll;
 
 use dualstack_eyeballs::{
     Action, AttemptEnd, AttemptId, Config, FamilyAnswer, HappyEyeballs, Input, Mode, Outcome,
@@ -103,20 +104,6 @@ type AttemptResult<S> = (AttemptId, SocketAddr, Result<io::Result<S>, Aborted>);
 type Inflight<S> = FuturesUnordered<BoxFuture<'static, AttemptResult<S>>>;
 type Nat64Lookup<'a> = Pin<Box<dyn Future<Output = Option<(Ipv6Addr, u8)>> + Send + 'a>>;
 
-async fn next_answer(s: &mut Option<Answers>) -> Option<super::resolver::Answer> {
-    match s {
-        Some(s) => s.next().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn nat64_done(f: &mut Option<Nat64Lookup<'_>>) -> Option<(Ipv6Addr, u8)> {
-    match f {
-        Some(f) => f.await,
-        None => std::future::pending().await,
-    }
-}
-
 fn now() -> std::time::Instant {
     Instant::now().into_std()
 }
@@ -206,7 +193,11 @@ pub(crate) async fn run_racing<A: Attempt, Q: Attempt>(
         while let Some(action) = m.poll_action(t) {
             match action {
                 Action::StartAttempt { id, addr, .. } if early => {
-                    cut.push(unmap(addr.ip()));
+                    // An address can come twice (a QUIC and a TCP attempt): list it once.
+                    let ip = unmap(addr.ip());
+                    if !cut.contains(&ip) {
+                        cut.push(ip);
+                    }
                     m.handle(
                         t,
                         Input::Failed {
@@ -322,11 +313,42 @@ pub(crate) async fn run_racing<A: Attempt, Q: Attempt>(
             answers = Some(resolver.resolve(host_t, &queries));
         }
         let wake = m.poll_timeout().map(Instant::from_std);
-        tokio::select! {
-            biased;
-            // Answers before attempt results: an answer that arrived at the same instant
-            // must be in the list before the next address is picked.
-            a = next_answer(&mut answers), if answers.is_some() => {
+        let mut timer = wake.map(|w| Box::pin(sleep_until(w)));
+        // One wake-up, polled in this order (tokio's `select!` with `biased`, written out
+        // so the library does not need tokio's macros). Answers before attempt results:
+        // an answer that arrived at the same instant must be in the list before the next
+        // address is picked.
+        let woke = std::future::poll_fn(|cx| {
+            if let Some(a) = answers.as_mut() {
+                if let Poll::Ready(a) = a.poll_next_unpin(cx) {
+                    return Poll::Ready(Woke::Answer(a));
+                }
+            }
+            if !inflight.is_empty() {
+                if let Poll::Ready(Some(r)) = inflight.poll_next_unpin(cx) {
+                    return Poll::Ready(Woke::Attempt(r));
+                }
+            }
+            if let Some(h) = https.as_mut() {
+                if let Poll::Ready(a) = h.as_mut().poll(cx) {
+                    return Poll::Ready(Woke::Https(a));
+                }
+            }
+            if let Some(n) = nat64.as_mut() {
+                if let Poll::Ready(p) = n.as_mut().poll(cx) {
+                    return Poll::Ready(Woke::Nat64(p));
+                }
+            }
+            if let Some(t) = timer.as_mut() {
+                if t.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Woke::Timer);
+                }
+            }
+            Poll::Pending
+        })
+        .await;
+        match woke {
+            Woke::Answer(a) => {
                 let input = match a {
                     Some(a) => Input::Answer {
                         family: a.family,
@@ -339,7 +361,7 @@ pub(crate) async fn run_racing<A: Attempt, Q: Attempt>(
                 };
                 m.handle(now(), input);
             }
-            Some((id, addr, res)) = inflight.next(), if !inflight.is_empty() => {
+            Woke::Attempt((id, addr, res)) => {
                 aborts.remove(&id);
                 match res {
                     Err(Aborted) => {}
@@ -357,11 +379,17 @@ pub(crate) async fn run_racing<A: Attempt, Q: Attempt>(
                     }
                     Ok(Err(e)) => {
                         causes.insert(id, Cause::io(&e));
-                        m.handle(now(), Input::Failed { id, error: e.to_string() });
+                        m.handle(
+                            now(),
+                            Input::Failed {
+                                id,
+                                error: e.to_string(),
+                            },
+                        );
                     }
                 }
             }
-            a = async { https.as_mut().expect("guarded").await }, if https.is_some() => {
+            Woke::Https(a) => {
                 https = None;
                 let result = match &a.error {
                     Some(e) if a.services.is_empty() => Err(e.clone()),
@@ -370,13 +398,22 @@ pub(crate) async fn run_racing<A: Attempt, Q: Attempt>(
                 https_answer = Some(a);
                 m.handle(now(), Input::Https { result });
             }
-            p = nat64_done(&mut nat64), if nat64.is_some() => {
+            Woke::Nat64(p) => {
                 nat64 = None;
                 m.handle(now(), Input::Nat64Prefix(p));
             }
-            _ = sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {}
+            Woke::Timer => {}
         }
     }
+}
+
+/// What ended one wait of the driver loop.
+enum Woke<S> {
+    Answer(Option<super::resolver::Answer>),
+    Attempt(AttemptResult<S>),
+    Https(HttpsAnswer),
+    Nat64(Option<(Ipv6Addr, u8)>),
+    Timer,
 }
 
 fn finish<S>(

@@ -414,36 +414,45 @@ impl Connector {
                 "connect_blocking was called from inside an async runtime; use connect".into(),
             ));
         }
-        static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
-        let rt = RUNTIME
+        // One small runtime for every blocking caller: a current-thread runtime driven
+        // by its own thread (no `rt-multi-thread` needed), each connect spawned onto it.
+        static RUNTIME: OnceLock<Result<tokio::runtime::Handle, String>> = OnceLock::new();
+        let handle = RUNTIME
             .get_or_init(|| {
-                tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(1)
-                    .thread_name("dualstack-connect")
+                let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
-                    .map_err(|e| format!("cannot start the connect runtime: {e}"))
+                    .map_err(|e| format!("cannot start the connect runtime: {e}"))?;
+                let handle = rt.handle().clone();
+                std::thread::Builder::new()
+                    .name("dualstack-connect".into())
+                    .spawn(move || rt.block_on(std::future::pending::<()>()))
+                    .map_err(|e| format!("cannot start the connect thread: {e}"))?;
+                Ok(handle)
             })
             .as_ref()
             .map_err(|e| runtime_error(e.clone()))?;
-        let conn = rt.block_on(self.connect(host, port))?;
-        let peer = conn.peer;
-        let std_stream = conn
-            .stream
-            .into_std()
-            .and_then(|s| s.set_nonblocking(false).map(|()| s));
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let (this, owned_host) = (self.clone(), host.to_owned());
+        handle.spawn(async move {
+            let res = this.connect(&owned_host, port).await.map(|conn| {
+                let (stream, info) = conn.into_parts();
+                // Deregistered from the runtime's reactor here, on the runtime's thread.
+                let std_stream = stream
+                    .into_std()
+                    .and_then(|s| s.set_nonblocking(false).map(|()| s));
+                (info, std_stream)
+            });
+            let _ = tx.send(res);
+        });
+        let (info, std_stream) = rx
+            .recv()
+            .map_err(|_| runtime_error("the connect task ended without an answer".into()))??;
         match std_stream {
-            Ok(s) => Ok(Connection {
-                stream: s,
-                protocol: conn.protocol,
-                peer,
-                local: conn.local,
-                elapsed: conn.elapsed,
-                events: conn.events,
-                service: conn.service,
-            }),
+            Ok(s) => Ok(info.map(|()| s)),
             Err(e) => Err(runtime_error(format!(
-                "connected to {peer} but could not make the socket blocking: {e}"
+                "connected to {} but could not make the socket blocking: {e}",
+                info.peer
             ))),
         }
     }
