@@ -91,7 +91,7 @@ curl --version | grep -qw HTTP3 && HTTP3=yes
 
 echo "load: $(uptime)"
 echo "peer: aioquic $(python3 -c 'import aioquic; print(aioquic.__version__)') on [::]:$PORT (UDP), TCP on the same port; $(curl --version | head -1 | cut -d' ' -f1-2) (HTTP/3: $HTTP3); N=$N; $PROFILE build"
-printf '%-6s %-34s %12s %10s  %s\n' host client "median ms" "min ms" won
+printf '%-9s %-34s %12s %10s  %s\n' host client "median ms" "min ms" won
 for host in 127.0.0.1 ::1; do
     : >"$WORK/q" && : >"$WORK/t" && : >"$WORK/c" && : >"$WORK/a" && : >"$WORK/won"
     for _ in $(seq "$N"); do
@@ -113,13 +113,13 @@ for host in 127.0.0.1 ::1; do
     read -r tm tn < <(stats <"$WORK/t")
     read -r cm cn < <(stats <"$WORK/c")
     read -r am an < <(stats <"$WORK/a")
-    printf '%-6s %-34s %12s %10s  %s\n' "$host" "dualstack --alpn h3 (QUIC first)" "$qm" "$qn" "$won"
-    printf '%-6s %-34s %12s %10s  %s\n' "$host" "dualstack (TCP only)" "$tm" "$tn" "tcp"
+    printf '%-9s %-34s %12s %10s  %s\n' "$host" "dualstack --alpn h3 (QUIC first)" "$qm" "$qn" "$won"
+    printf '%-9s %-34s %12s %10s  %s\n' "$host" "dualstack (TCP only)" "$tm" "$tn" "tcp"
     if [ "$HTTP3" = yes ]; then
-        printf '%-6s %-34s %12s %10s  %s\n' "$host" "curl --http3-only (appconnect)" "$cm" "$cn" "quic"
+        printf '%-9s %-34s %12s %10s  %s\n' "$host" "curl --http3-only (appconnect)" "$cm" "$cn" "quic"
     else
-        printf '%-6s %-34s %12s %10s  %s\n' "$host" "curl, TCP connect (no HTTP/3)" "$cm" "$cn" "tcp"
+        printf '%-9s %-34s %12s %10s  %s\n' "$host" "curl, TCP connect (no HTTP/3)" "$cm" "$cn" "tcp"
     fi
-    printf '%-6s %-34s %12s %10s  %s\n' "$host" "aioquic client (QUIC handshake)" "$am" "$an" "quic"
+    printf '%-9s %-34s %12s %10s  %s\n' "$host" "aioquic client (QUIC handshake)" "$am" "$an" "quic"
 done
 echo "load after: $(uptime)"

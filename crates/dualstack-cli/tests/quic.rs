@@ -221,6 +221,12 @@ fn quic_broken_is_remembered_and_the_repeat_goes_straight_to_tcp() {
     );
     assert_eq!(r[1]["protocol"], "tcp");
     assert_eq!(attempts(&r[1]), [("tcp".to_string(), a.clone())]);
+    assert!(err.contains("QUIC lost to TCP: TCP only"), "{err}");
+    assert!(r[1]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["quic_broken"] == true));
     assert!(
         err.contains("#1    connected to") && err.contains("#2    connected to"),
         "{err}"

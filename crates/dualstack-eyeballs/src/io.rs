@@ -186,6 +186,9 @@ pub enum TraceKind {
         age: Duration,
         /// Addresses that go last in their family.
         demoted: Vec<IpAddr>,
+        /// QUIC lost to TCP last time: this run makes no QUIC attempt (only said when
+        /// the run could have made QUIC attempts).
+        quic_broken: bool,
     },
     /// A DNS query was asked for.
     QuerySent {

@@ -198,6 +198,7 @@ impl HappyEyeballs {
                             prefer: m.prefer,
                             age: h.age,
                             demoted: h.demoted.clone(),
+                            quic_broken: h.quic_broken && m.cfg.quic,
                         },
                     );
                     demoted = h.demoted;

@@ -90,6 +90,19 @@ impl OutcomeCache {
             .record(host, port, Some((winner, took)), &[], now());
     }
 
+    /// [`record`](Self::record) without an RTT sample: a QUIC handshake's time includes
+    /// TLS (and, in a debug build, slow crypto), so it would inflate the attempt delay of
+    /// every later connect to that network.
+    pub(crate) fn record_without_rtt(
+        &self,
+        host: &str,
+        port: u16,
+        winner: Option<(SocketAddr, Duration)>,
+        bad: &[IpAddr],
+    ) {
+        self.lock().record(host, port, winner, bad, now());
+    }
+
     /// Remember whether QUIC worked to `host` port `port` (`false`: QUIC attempts were made
     /// and TCP won). While the cache says QUIC is broken, connects to that destination make
     /// no QUIC attempt (draft-ietf-happy-happyeyeballs-v3-04: a client may remember that a

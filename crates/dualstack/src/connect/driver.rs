@@ -266,9 +266,15 @@ pub(crate) async fn run_racing<A: Attempt, Q: Attempt>(
                         rec.push(tr.at, kind);
                     }
                 }
-                Action::Remember { winner, demote } => {
-                    if let Some(c) = cache {
-                        c.record(host_t, port, winner, &demote);
+                Action::Remember {
+                    winner: won,
+                    demote,
+                } => {
+                    let quic_won = matches!(winner, Some((_, Won::Quic(_), _)));
+                    match cache {
+                        Some(c) if quic_won => c.record_without_rtt(host_t, port, won, &demote),
+                        Some(c) => c.record(host_t, port, won, &demote),
+                        None => {}
                     }
                 }
                 Action::RememberQuic { works } => {

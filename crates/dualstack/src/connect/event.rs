@@ -52,6 +52,10 @@ pub enum EventKind {
         age: Duration,
         /// Addresses that failed or were slow last time; they go last in their family.
         demoted: Vec<IpAddr>,
+        /// QUIC lost to TCP last time (draft-ietf-happy-happyeyeballs-v3-04): no QUIC
+        /// attempt this time. Only said when QUIC could have been raced.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        quic_broken: bool,
     },
     /// A DNS query was sent (`AAAA` for IPv6, `A` for IPv4).
     QuerySent {
@@ -185,6 +189,7 @@ impl fmt::Display for EventKind {
                 prefer,
                 age,
                 demoted,
+                quic_broken,
             } => {
                 write!(
                     f,
@@ -193,6 +198,9 @@ impl fmt::Display for EventKind {
                 )?;
                 if !demoted.is_empty() {
                     write!(f, "; failed before, tried last: {}", list(demoted))?;
+                }
+                if *quic_broken {
+                    f.write_str("; QUIC lost to TCP: TCP only")?;
                 }
                 Ok(())
             }
@@ -294,10 +302,12 @@ impl EventKind {
                 prefer,
                 age,
                 demoted,
+                quic_broken,
             } => EventKind::CacheHit {
                 prefer,
                 age,
                 demoted,
+                quic_broken,
             },
             TraceKind::QuerySent { family } => EventKind::QuerySent { family },
             TraceKind::Answer {
