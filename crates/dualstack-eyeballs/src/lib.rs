@@ -31,6 +31,7 @@
 //! let done = std::iter::from_fn(|| he.poll_action(t1)).last();
 //! assert!(matches!(done, Some(Action::Done(Outcome::Connected { .. }))));
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs, missing_debug_implementations, unsafe_code)]
 
 mod cache;

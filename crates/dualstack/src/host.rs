@@ -3,7 +3,7 @@
 //! could hold, or a literal that is not one, is refused here with a sentence about the
 //! input rather than sent to a resolver that answers with a decoding error.
 //!
-//! Rules: an IP literal follows [`addr::parse`](crate::addr::parse) (brackets only
+//! Rules: an IP literal follows [`addr::parse`](crate::addr::parse()) (brackets only
 //! around IPv6, a zone only on IPv6 and naming an interface of this host, no port);
 //! a name is converted to ASCII with IDNA (UTS #46, RFC 5891) and then must have labels
 //! of 1–63 characters (RFC 1035 §2.3.4) of letters, digits, `-` (not first or last)

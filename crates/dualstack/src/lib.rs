@@ -1,6 +1,45 @@
 //! # dualstack
 //!
-//! Programs that work over IPv4 and IPv6 at once, correctly and fast.
+//! Programs that work over IPv4 and IPv6 at once, correctly and fast: Happy Eyeballs
+//! (RFC 8305) connects that do not hang on broken IPv6, listeners on both families
+//! without `::ffff:` addresses, and the tools to explain what the network is doing.
+//!
+//! # Quick start
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! use dualstack::connect::Connector;
+//! use dualstack::listen::{self, BindOptions, ListenAddr, Listeners, Type};
+//!
+//! let connector = Connector::new(); // make one, share clones (see below)
+//! let conn = connector.connect("example.com", 80).await?; // async: a tokio TcpStream
+//! println!("{} over {} in {:?}", conn.peer, conn.family(), conn.elapsed);
+//!
+//! let bound = listen::bind(&[ListenAddr::parse("8080", 8080)?], Type::STREAM, &BindOptions::default())?;
+//! let mut listeners = Listeners::new(bound.sockets)?; // 0.0.0.0:8080 and [::]:8080
+//! let accepted = listeners.accept().await; // peer addresses never ::ffff:-mapped
+//! # Ok(()) }
+//! # fn g() -> Result<(), dualstack::connect::ConnectError> {
+//! // Blocking code (not inside a runtime): a std::net::TcpStream.
+//! let conn = dualstack::connect::Connector::new().connect_blocking("example.com", 80)?;
+//! # Ok(()) }
+//! ```
+//!
+//! With feature `hyper`, `HappyConnector::new(connector.clone())` is a connector for
+//! hyper-util's client and tonic channels ([`connect::hyper`]); with feature `reqwest`,
+//! `HappyResolver::new(connector.clone()).client_builder()` gives reqwest the RFC 8305
+//! resolution ([`connect::reqwest`]).
+//!
+//! # Share one `Connector`
+//!
+//! **One shared [`Connector`](connect::Connector) is what makes the outcome cache work.**
+//! Its clones share the resolver and the [`OutcomeCache`](connect::OutcomeCache) (turn
+//! it on with [`Connector::cache`](connect::Connector::cache)): the record of which
+//! family won for which host, so that the next connect starts with the family that works
+//! (RFC 8305 §4) and skips a black-holed one. A `Connector::new()` per request starts
+//! from nothing every time. Make one at start-up and hand clones to every client.
+//!
+//! # Modules
 //!
 //! - [`addr`]: classify and convert any IPv4/IPv6 address (pure, no I/O).
 //! - [`host`]: check a host as typed (IDNA, lengths, brackets, zones) before any I/O.
@@ -13,8 +52,21 @@
 //! - [`udp`]: a UDP socket that replies from the address each datagram was sent to.
 //! - `whoami` (feature `server`): what a whoami reply says about a client.
 //!
+//! # Features
+//!
+//! None is on by default: `dualstack = "0.1"` has no HTTP stack, TLS or server.
+//!
+//! | feature | adds | pulls in |
+//! |---|---|---|
+//! | `hyper` | [`connect::hyper::HappyConnector`]: a `tower::Service<Uri>` for hyper-util's client and tonic | hyper and hyper-util (client side only) |
+//! | `reqwest` | [`connect::reqwest::HappyResolver`]: reqwest's DNS resolver with the Resolution Delay, interleaving and history | reqwest without default features (bring a TLS feature) |
+//! | `server` | `whoami` servers (line, HTTP, UDP), PROXY protocol, systemd socket activation | hyper's server side, ppp, sd-notify |
+//! | `tls` | STARTTLS in [`smtp`] | rustls (ring), webpki-roots |
+//! | `test-util` | scripted resolver and attempts for paused-clock tests | nothing |
+//!
 //! All `unsafe` and platform-specific code lives in one private module, `sys`;
 //! the rest of the crate is safe, portable Rust.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs, missing_debug_implementations, unsafe_code)]
 #![warn(rust_2018_idioms)]
 
@@ -31,4 +83,5 @@ pub mod smtp;
 mod sys;
 pub mod udp;
 #[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub mod whoami;

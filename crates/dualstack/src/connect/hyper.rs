@@ -170,6 +170,23 @@ impl HappyConnector {
     /// Connect with `connector` (its resolver, delays, cache and timeout) and real TCP.
     /// Pass clones of the program's one [`Connector`], so that every client shares its
     /// [`OutcomeCache`](super::OutcomeCache).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    /// use dualstack::connect::{hyper::HappyConnector, Connector};
+    ///
+    /// let connector = Connector::new();
+    /// let mut http = HappyConnector::new(connector.clone());
+    /// http.set_nodelay(true);
+    /// let client = hyper_util::client::legacy::Client::builder(
+    ///     hyper_util::rt::TokioExecutor::new(),
+    /// )
+    /// .build::<_, http_body_util::Empty<bytes::Bytes>>(http);
+    /// // A tonic channel: Endpoint::connect_with_connector(HappyConnector::new(connector)).
+    /// # Ok(()) }
+    /// ```
     pub fn new(connector: Connector) -> HappyConnector {
         HappyConnector::with_attempt(connector, TcpAttempt)
     }

@@ -54,11 +54,13 @@ mod error;
 mod event;
 pub mod history_file;
 #[cfg(feature = "hyper")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
 pub mod hyper;
 mod nat64;
 #[cfg(feature = "quic")]
 pub mod quic;
 #[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub mod reqwest;
 mod resolver;
 #[cfg(any(test, feature = "test-util"))]
@@ -84,6 +86,7 @@ pub use event::{Event, EventKind};
 pub(crate) use resolver::{hickory_for_servers, hosts_lookup};
 pub use resolver::{Answer, Answers, HickoryResolver, Resolve, ResolveError, SystemResolver};
 #[cfg(any(test, feature = "test-util"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub use scripted::{Script, ScriptedAttempt, ScriptedResolver, ScriptedStream, Started};
 
 use crate::addr::Family;
@@ -349,6 +352,22 @@ impl Connector {
     /// Connect to `host` (a name or an IP literal such as `192.0.2.1`, `2001:db8::1`,
     /// `[2001:db8::1]`, `fe80::1%eth0`) on `port`, Happy Eyeballs style.
     ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), dualstack::connect::ConnectError> {
+    /// use std::sync::Arc;
+    /// use dualstack::connect::{Connector, OutcomeCache};
+    ///
+    /// // One connector for the program: clones share the outcome cache.
+    /// let connector = Connector::new().cache(Some(Arc::new(OutcomeCache::new())));
+    /// let conn = connector.connect("example.com", 443).await?;
+    /// println!("{} ({}) in {:?}", conn.peer, conn.family(), conn.elapsed);
+    /// let (stream, info) = conn.into_parts(); // a tokio TcpStream, and the facts
+    /// # drop((stream, info));
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// [`ConnectError`] when no address could be connected to before the overall
     /// timeout: it names every address tried with its own cause and timing, and says when
@@ -361,7 +380,7 @@ impl Connector {
     }
 
     /// [`connect`](Self::connect) with another way to make each attempt (a
-    /// [`ScriptedAttempt`] in tests, or your own socket setup).
+    /// `ScriptedAttempt` in tests (feature `test-util`), or your own socket setup).
     ///
     /// # Errors
     /// As [`connect`](Self::connect).
@@ -397,6 +416,17 @@ impl Connector {
 
     /// [`connect`](Self::connect) for blocking code: runs on a small shared Tokio runtime
     /// and returns a blocking `std::net::TcpStream`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::io::Write;
+    /// use dualstack::connect::Connector;
+    ///
+    /// let mut conn = Connector::new().connect_blocking("example.com", 80)?;
+    /// conn.stream.write_all(b"HEAD / HTTP/1.0\r\nHost: example.com\r\n\r\n")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     /// As [`connect`](Self::connect), plus [`Reason::Runtime`] when called from inside an

@@ -110,6 +110,22 @@ pub struct HappyResolver {
 impl HappyResolver {
     /// Resolve with `connector`'s resolver and settings. Give it an [`OutcomeCache`]
     /// ([`Connector::cache`]) for history to work.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f() -> Result<(), reqwest::Error> {
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use dualstack::connect::{reqwest::HappyResolver, Connector, OutcomeCache};
+    ///
+    /// let connector = Connector::new().cache(Some(Arc::new(OutcomeCache::new())));
+    /// let client = HappyResolver::new(connector.clone())
+    ///     .client_builder()
+    ///     .connect_timeout(Duration::from_secs(5))
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
     pub fn new(connector: Connector) -> HappyResolver {
         HappyResolver {
             connector,

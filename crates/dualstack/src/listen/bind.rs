@@ -161,6 +161,24 @@ pub fn bind_one(p: &Planned, ty: Type, opts: &BindOptions) -> io::Result<Bound> 
 /// IPv6 falls back to `0.0.0.0`. Port 0 within one [`ListenAddr`] gets the same
 /// ephemeral port on every family.
 ///
+/// # Examples
+///
+/// ```no_run
+/// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// use dualstack::listen::{bind, BindOptions, ListenAddr, Listeners, Type};
+///
+/// let addrs = [ListenAddr::parse("8080", 8080)?]; // every family, port 8080
+/// let bound = bind(&addrs, Type::STREAM, &BindOptions::default())?;
+/// for s in &bound.sockets {
+///     println!("listening on {} ({})", s.local, s.family());
+/// }
+/// let mut listeners = Listeners::new(bound.sockets)?;
+/// while let Some(conn) = listeners.accept().await {
+///     println!("{} on {}", conn.peer, conn.local);
+/// }
+/// # Ok(()) }
+/// ```
+///
 /// # Errors
 /// [`ListenError::AddrInUse`] with the reason and owner; [`ListenError::Io`] for other
 /// errors; [`ListenError::NothingBound`] when everything was skipped.

@@ -13,7 +13,7 @@
 //! - one failing listening socket does not take the others down, and running out of file
 //!   descriptors (`EMFILE`/`ENFILE`) backs off instead of spinning.
 //!
-//! [`bind`] works for any socket [`Type`](socket2::Type): the UDP service binds its datagram sockets with
+//! [`bind`] works for any socket [`Type`]: the UDP service binds its datagram sockets with
 //! the same listing and the same error reporting.
 
 mod accept;

@@ -2,7 +2,7 @@
 //! family and the local address it was sent to, **sent from that local address**.
 //!
 //! # Replying from the right address
-//! Every socket is a [`ReplySocket`](crate::udp::ReplySocket): the reply leaves from the
+//! Every socket is a [`ReplySocket`]: the reply leaves from the
 //! address the datagram was sent to (pktinfo), on both families; addresses are shown
 //! unmapped.
 //!
