@@ -236,6 +236,46 @@ fn quic_broken_is_remembered_and_the_repeat_goes_straight_to_tcp() {
         2,
         "{err}"
     );
+
+    // Across processes with --history: the file says `noquic`, a fresh process goes
+    // straight to TCP.
+    let dir = tempfile::tempdir().unwrap();
+    let hist = dir.path().join("hist").display().to_string();
+    let once = |hist: &str| {
+        let args = strings(&[
+            "connect",
+            "-z",
+            "--json",
+            "--alpn",
+            "h3",
+            "--insecure",
+            "--history",
+            hist,
+            "--resolver",
+            "system",
+            "-4",
+            "--attempt-delay",
+            "100ms",
+            "--timeout",
+            "20s",
+            "localhost",
+            &port.to_string(),
+        ]);
+        let out = dualstack(&args, b"");
+        ok(&out);
+        reports(&out).remove(0)
+    };
+    let first = once(&hist);
+    assert_eq!(attempts(&first)[0].0, "quic", "{first}");
+    let text = std::fs::read_to_string(&hist).unwrap();
+    assert!(text.contains(&format!("dest localhost {port} ")), "{text}");
+    assert!(text.contains(" noquic\n"), "{text}");
+    let second = once(&hist);
+    assert_eq!(
+        attempts(&second),
+        [("tcp".to_string(), a.clone())],
+        "{second}"
+    );
 }
 
 /// HTTPS record `alpn=h3,h2` for a name with both families; UDP to the IPv6 address is

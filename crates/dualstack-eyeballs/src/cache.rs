@@ -183,6 +183,7 @@ impl HistoryCache {
                     age,
                     winner: e.winner,
                     demoted: e.failed.clone(),
+                    quic_broken: e.quic_broken,
                 })
             })
             .collect();
@@ -215,7 +216,7 @@ impl HistoryCache {
                     updated,
                     winner: d.winner,
                     failed,
-                    quic_broken: false,
+                    quic_broken: d.quic_broken,
                 },
             );
         }

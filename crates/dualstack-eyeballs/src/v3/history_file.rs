@@ -6,9 +6,13 @@
 //! # dest HOST PORT SAVED WINNER RTT_US DEMOTED   (SAVED: Unix seconds; - for none)
 //! dest h.test 443 1764540000 2001:db8::10 412 -
 //! dest v6dead.test 80 1764540003 198.51.100.10 380 2001:db8::66,2001:db8::67
+//! dest h3dead.test 443 1764540004 2001:db8::10 395 - noquic
 //! # rtt PREFIX SAVED SRTT_US RTTVAR_US SAMPLES
 //! rtt 198.51.100.0/24 1764540003 395 120 7
 //! ```
+//!
+//! A `dest` line may end with `noquic`: QUIC lost to TCP there (the next connect makes no
+//! QUIC attempt while the entry lasts).
 //!
 //! The first line names the format and its version; a file of another version, a file over
 //! [`MAX_FILE_BYTES`], or any line that does not parse is refused as a whole
@@ -51,6 +55,8 @@ pub struct DestEntry {
     pub winner: Option<(IpAddr, Duration)>,
     /// Addresses that failed or were slower.
     pub demoted: Vec<IpAddr>,
+    /// QUIC lost to TCP (`noquic` at the end of the line).
+    pub quic_broken: bool,
 }
 
 /// What a history file holds.
@@ -139,10 +145,11 @@ pub fn encode(snap: &Snapshot, now_unix: u64) -> String {
         };
         let _ = writeln!(
             out,
-            "dest {} {} {} {winner} {rtt} {demoted}",
+            "dest {} {} {} {winner} {rtt} {demoted}{}",
             d.host.to_ascii_lowercase(),
             d.port,
-            saved(d.age)
+            saved(d.age),
+            if d.quic_broken { " noquic" } else { "" }
         );
     }
     let mut rtts: Vec<&RttEstimate> = snap.rtts.iter().collect();
@@ -206,7 +213,11 @@ pub fn decode(
         }
         let bad = |what: String| HistoryFileError::BadLine { line: i + 1, what };
         let words: Vec<&str> = line.split_ascii_whitespace().take(8).collect();
-        match words.as_slice() {
+        let (words, noquic) = match words.as_slice() {
+            [w @ .., "noquic"] if w.first() == Some(&"dest") => (w, true),
+            w => (w, false),
+        };
+        match words {
             ["dest", host, port, saved, winner, rtt, demoted] => {
                 n_dests += 1;
                 if n_dests > MAX_DESTS {
@@ -214,7 +225,10 @@ pub fn decode(
                 }
                 let entry = dest(host, port, saved, winner, rtt, demoted, now_unix, max_age)
                     .map_err(bad)?;
-                snap.dests.extend(entry);
+                snap.dests.extend(entry.map(|e| DestEntry {
+                    quic_broken: noquic,
+                    ..e
+                }));
             }
             ["rtt", prefix, saved, srtt, rttvar, samples] => {
                 n_rtts += 1;
@@ -303,6 +317,7 @@ fn dest(
         age,
         winner,
         demoted,
+        quic_broken: false,
     }))
 }
 
@@ -347,6 +362,7 @@ mod tests {
                     age: Duration::from_secs(3),
                     winner: Some(("198.51.100.10".parse().unwrap(), Duration::from_micros(380))),
                     demoted: vec!["2001:db8::66".parse().unwrap()],
+                    quic_broken: false,
                 },
                 DestEntry {
                     host: "gone.test".into(),
@@ -354,6 +370,7 @@ mod tests {
                     age: Duration::from_secs(1),
                     winner: None,
                     demoted: vec![],
+                    quic_broken: true,
                 },
             ],
             rtts: vec![RttEstimate {
@@ -372,6 +389,7 @@ mod tests {
         assert!(text.starts_with("dualstack-history 1\n"));
         assert!(text.contains("dest v6dead.test 80 1764539997 198.51.100.10 380 2001:db8::66\n"));
         assert!(text.contains("rtt 198.51.100.0/24 1764539997 395 120 7\n"));
+        assert!(text.contains("dest gone.test 443 1764539999 - - - noquic\n"));
         let back = decode(text.as_bytes(), NOW, DAY).unwrap();
         let mut want = sample();
         want.dests.sort_by_key(|d| d.age);
@@ -399,6 +417,14 @@ mod tests {
             ),
             (b"dualstack-history 1\ndest h 99999 1 - - -\n", "bad port"),
             (b"dualstack-history 1\ndest h 1 x - - -\n", "bad time"),
+            (
+                b"dualstack-history 1\ndest h 1 1 - - - quic\n",
+                "unknown or incomplete",
+            ),
+            (
+                b"dualstack-history 1\nrtt 1 1 1 1 1 noquic\n",
+                "unknown or incomplete",
+            ),
             (
                 b"dualstack-history 1\ndest h 1 1 1.2.3.4 99999999999 -\n",
                 "over 60 s",
@@ -434,6 +460,7 @@ mod tests {
                         MAX_SAMPLE,
                     )),
                     demoted: vec!["ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".parse().unwrap(); 40],
+                    quic_broken: true,
                 })
                 .collect(),
             rtts: Vec::new(),

@@ -130,6 +130,7 @@ mod tests {
                     Duration::from_micros(300),
                 )),
                 demoted: vec!["2001:db8::66".parse().unwrap()],
+                quic_broken: false,
             }],
             rtts: Vec::new(),
         }
