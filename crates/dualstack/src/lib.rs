@@ -61,6 +61,7 @@
 //! | `hyper` | [`connect::hyper::HappyConnector`]: a `tower::Service<Uri>` for hyper-util's client and tonic | hyper and hyper-util (client side only) |
 //! | `reqwest` | [`connect::reqwest::HappyResolver`]: reqwest's DNS resolver with the Resolution Delay, interleaving and history | reqwest without default features (bring a TLS feature) |
 //! | `server` | `whoami` servers (line, HTTP, UDP), PROXY protocol, systemd socket activation | hyper's server side, ppp, sd-notify |
+//! | `quic` | [`connect::quic`]: `Connector::connect_racing` races QUIC (h3) against TCP (draft-ietf-happy-happyeyeballs-v3) and returns the winning transport | `tls`, quinn (tokio runtime, rustls with ring) |
 //! | `tls` | STARTTLS in [`smtp`] | rustls (ring), webpki-roots |
 //! | `test-util` | scripted resolver and attempts for paused-clock tests | nothing |
 //!

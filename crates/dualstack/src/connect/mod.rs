@@ -58,6 +58,7 @@ pub mod history_file;
 pub mod hyper;
 mod nat64;
 #[cfg(feature = "quic")]
+#[cfg_attr(docsrs, doc(cfg(feature = "quic")))]
 pub mod quic;
 #[cfg(feature = "reqwest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
