@@ -64,6 +64,15 @@ pub enum Input {
         /// The records, or the failure as text.
         result: Result<Vec<crate::v3::svcb::ServiceRecord>, String>,
     },
+    /// One family's answer for a service's TargetName ([`Action::ResolveTarget`]).
+    TargetAnswer {
+        /// The TargetName, as the action gave it.
+        name: String,
+        /// `V6` for AAAA, `V4` for A.
+        family: Family,
+        /// The addresses, or the failure as text.
+        result: Result<Vec<IpAddr>, String>,
+    },
     /// The result of [`Action::DiscoverNat64`]: the NAT64 prefix and its length, or
     /// `None` (an IPv4 route exists, or no NAT64 was found).
     Nat64Prefix(Option<(Ipv6Addr, u8)>),
@@ -97,6 +106,16 @@ pub enum Action {
     /// following AliasMode, and give the ServiceMode records back as [`Input::Https`]. Sent
     /// before the address queries (draft-ietf-happy-happyeyeballs-v3-04 §4.1).
     SendHttpsQuery,
+    /// Ask the A/AAAA records of a ServiceMode record's TargetName other than the host
+    /// (RFC 9460 §7.3, draft-ietf-happy-happyeyeballs-v3-04 §4.2.1): the record's hints
+    /// stand in until the answers come. Feed each family's answer back as
+    /// [`Input::TargetAnswer`] (a family never answered: an `Err`).
+    ResolveTarget {
+        /// The TargetName (lower case, no final dot).
+        name: String,
+        /// The families to ask for, AAAA first.
+        families: Vec<Family>,
+    },
     /// An IPv4 literal on a host that may be IPv6-only: if there is no route to `ip`,
     /// find the network's NAT64 prefix (RFC 7050) and give it back as
     /// [`Input::Nat64Prefix`].
@@ -208,6 +227,17 @@ pub enum TraceKind {
     HttpsAnswer {
         /// The ServiceMode records in priority order.
         services: Vec<crate::v3::svcb::ServiceRecord>,
+        /// Why there are none, when the query failed.
+        error: Option<String>,
+    },
+    /// A DNS answer for a service's TargetName arrived (RFC 9460 §7.3).
+    TargetAnswer {
+        /// The TargetName.
+        name: String,
+        /// Its family.
+        family: Family,
+        /// The usable addresses, in DNS order.
+        addrs: Vec<IpAddr>,
         /// Why there are none, when the query failed.
         error: Option<String>,
     },

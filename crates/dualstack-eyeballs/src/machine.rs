@@ -26,7 +26,7 @@ use crate::v3::endpoints::Endpoints;
 use crate::v3::groups::Group;
 use crate::v3::rtt::{AttemptDelay, DelayPolicy, Prefix, RttEstimate, DEFAULT_MULTIPLIER};
 use crate::v3::services::Services;
-use crate::v3::svcb::{shuffle_equal_priority, ServiceRecord};
+use crate::v3::svcb::ServiceRecord;
 use crate::{nat64, unmap, Config, Family, History, Protocol};
 
 /// One Happy Eyeballs run.
@@ -71,6 +71,8 @@ pub struct HappyEyeballs {
     quic_forced: bool,
     /// A QUIC attempt was started.
     quic_tried: bool,
+    /// A/AAAA queries for other TargetNames not answered yet.
+    targets_pending: Vec<(String, Family)>,
 }
 
 fn socket_addr(ip: IpAddr, port: u16, scope_id: u32) -> SocketAddr {
@@ -157,6 +159,7 @@ impl HappyEyeballs {
             quic_class: None,
             quic_forced: false,
             quic_tried: false,
+            targets_pending: Vec::new(),
         };
         if allowed.is_none() {
             m.fail(
@@ -361,33 +364,12 @@ impl HappyEyeballs {
                     elapsed: Some(self.at(now)),
                 });
             }
-            Input::Https { result } => {
-                let Some(svc) = self.svcb.as_mut().filter(|s| s.pending) else {
-                    return;
-                };
-                let (mut records, error) = match result {
-                    Ok(r) => (r, None),
-                    Err(e) => (Vec::new(), Some(e)),
-                };
-                shuffle_equal_priority(&mut records, self.shuffle_seed);
-                let hints = svc.answer(records.clone(), &self.pending);
-                // draft v3-04 §5: group by protocol class and service priority first. A
-                // forced h3 stays on the stand-in record when there is no service.
-                if !(self.quic_forced && svc.records().is_empty()) {
-                    self.endpoints
-                        .set_services(svc.records().to_vec(), svc.origin());
-                }
-                for (i, ip) in hints {
-                    self.endpoints.add_hints(i, &[ip]);
-                }
-                self.trace(
-                    now,
-                    TraceKind::HttpsAnswer {
-                        services: records,
-                        error,
-                    },
-                );
-            }
+            Input::Https { result } => self.on_https(now, result),
+            Input::TargetAnswer {
+                name,
+                family,
+                result,
+            } => self.on_target_answer(now, name, family, result),
             Input::ResolverDone => {
                 for family in std::mem::take(&mut self.pending) {
                     self.lookups.push(FamilyAnswer {
@@ -604,7 +586,7 @@ impl HappyEyeballs {
         }
         let https_pending = self.https_pending();
         if self.mode == Mode::Resolve {
-            if self.pending.is_empty() && !https_pending {
+            if self.pending.is_empty() && !https_pending && self.targets_pending.is_empty() {
                 self.resolved(now, false);
             }
             return;
@@ -669,6 +651,7 @@ impl HappyEyeballs {
             && !self.endpoints.has_next()
             && self.pending.is_empty()
             && !https_pending
+            && self.targets_pending.is_empty()
         {
             let reason = if !self.attempts.is_empty() {
                 FailReason::AllFailed
@@ -768,5 +751,6 @@ fn later(now: Instant, d: Duration) -> Instant {
         .unwrap_or(now)
 }
 
+mod svcb;
 #[cfg(test)]
 mod tests;

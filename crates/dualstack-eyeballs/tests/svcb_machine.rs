@@ -3,145 +3,15 @@
 //! costs at most the Resolution Delay, the record's port is used, hints give way to the
 //! real answers, and the record of the winner (ALPN, ECH) can be asked for.
 
-use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+mod common;
 
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{ip, ms, rec, sa, Ev, Run};
 use dualstack_eyeballs::v3::groups::{Group, ProtocolPreference};
 use dualstack_eyeballs::v3::svcb::ServiceRecord;
-use dualstack_eyeballs::{
-    Action, AttemptId, Config, Family, HappyEyeballs, Input, Mode, Outcome, Target,
-};
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-fn sa(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
-
-/// A record like `1 . port=P alpn=h2 ipv4hint=.. ipv6hint=..` for the origin `h.test`.
-fn rec(target: &str, port: Option<u16>, v4: &[&str], v6: &[&str]) -> ServiceRecord {
-    ServiceRecord {
-        priority: 1,
-        target: target.into(),
-        port,
-        alpn: vec!["h2".into()],
-        ech: true,
-        ipv4hint: v4.iter().map(|s| s.parse().unwrap()).collect(),
-        ipv6hint: v6.iter().map(|s| s.parse().unwrap()).collect(),
-        ..ServiceRecord::default()
-    }
-}
-
-enum Ev {
-    Aaaa(&'static [&'static str]),
-    A(&'static [&'static str]),
-    Https(Vec<ServiceRecord>),
-}
-
-struct Run {
-    m: HappyEyeballs,
-    t0: Instant,
-    starts: Vec<(Duration, SocketAddr, AttemptId)>,
-    first_action: Option<Action>,
-    done: Option<Outcome>,
-}
-
-impl Run {
-    fn new(svcb: bool) -> Run {
-        Run::with(&Config::default(), svcb)
-    }
-
-    fn with(cfg: &Config, svcb: bool) -> Run {
-        Run::seeded(cfg, svcb, None)
-    }
-
-    fn seeded(cfg: &Config, svcb: bool, seed: Option<u64>) -> Run {
-        let t0 = Instant::now();
-        let mut m = HappyEyeballs::new(cfg, Mode::Connect, Target::Name, 443, None, t0);
-        if let Some(seed) = seed {
-            m = m.with_shuffle_seed(seed);
-        }
-        if svcb {
-            m = m.with_svcb("h.test");
-        }
-        let mut r = Run {
-            m,
-            t0,
-            starts: Vec::new(),
-            first_action: None,
-            done: None,
-        };
-        r.drain(t0);
-        r
-    }
-
-    fn drain(&mut self, now: Instant) {
-        while let Some(a) = self.m.poll_action(now) {
-            if self.first_action.is_none() {
-                self.first_action = Some(a.clone());
-            }
-            match a {
-                Action::StartAttempt { id, addr, .. } => {
-                    self.starts.push((now - self.t0, addr, id))
-                }
-                Action::Done(o) => self.done = Some(o),
-                _ => {}
-            }
-        }
-    }
-
-    /// Play `events` at their offsets, stepping through the machine's own timers, until
-    /// `until`.
-    fn play(&mut self, mut events: Vec<(u64, Ev)>, until: u64) {
-        events.sort_by_key(|e| e.0);
-        let end = self.t0 + ms(until);
-        let mut events = events.into_iter().peekable();
-        for _ in 0..1000 {
-            let next_ev = events.peek().map(|e| self.t0 + ms(e.0));
-            let timer = self.m.poll_timeout();
-            let t = match (next_ev, timer) {
-                (Some(e), Some(t)) => e.min(t),
-                (Some(e), None) => e,
-                (None, Some(t)) => t,
-                (None, None) => break,
-            };
-            if t > end {
-                break;
-            }
-            if next_ev == Some(t) {
-                let (_, ev) = events.next().unwrap();
-                let input = match ev {
-                    Ev::Aaaa(v) => Input::Answer {
-                        family: Family::V6,
-                        result: Ok(v.iter().map(|s| ip(s)).collect()),
-                    },
-                    Ev::A(v) => Input::Answer {
-                        family: Family::V4,
-                        result: Ok(v.iter().map(|s| ip(s)).collect()),
-                    },
-                    Ev::Https(r) => Input::Https { result: Ok(r) },
-                };
-                self.m.handle(t, input);
-            }
-            self.drain(t);
-        }
-    }
-
-    fn connect(&mut self, addr: &str, at: u64) {
-        let (_, _, id) = *self
-            .starts
-            .iter()
-            .find(|s| s.1 == sa(addr))
-            .expect("attempt started");
-        let t = self.t0 + ms(at);
-        self.m.handle(t, Input::Connected { id });
-        self.drain(t);
-    }
-}
+use dualstack_eyeballs::{Action, Config, Input, Outcome};
 
 #[test]
 fn the_https_query_goes_first_only_when_asked() {

@@ -1,13 +1,16 @@
 //! HTTPS records (RFC 9460) end to end on loopback: the fake DNS server serves them, the
 //! library's `svcb::lookup_https` asks for them through a real hickory resolver, follows
-//! AliasMode, and returns the ServiceMode records in priority order.
+//! AliasMode, and returns the ServiceMode records in priority order; a connect asks the
+//! A/AAAA of a record's TargetName and uses them after the record's hints (§7.3).
 
 mod support;
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 use std::time::Duration;
 
 use dualstack::connect::svcb::{lookup_https, MAX_ALIAS_CHAIN};
+use dualstack::connect::{Connector, EventKind, HickoryResolver};
 use support::dns::{FakeDns, RecordType, Zone};
 
 const ZERO: Duration = Duration::ZERO;
@@ -157,4 +160,71 @@ async fn https_answers_have_their_own_delay() {
     assert!(a.elapsed >= Duration::from_millis(300), "{a:?}");
     assert!(a.elapsed < Duration::from_secs(1), "{a:?}");
     assert_eq!(a.services.len(), 1);
+}
+
+fn connector(dns: &FakeDns) -> Connector {
+    Connector::new()
+        .resolver(Arc::new(HickoryResolver::with_name_servers(&[dns.addr()])))
+        .timeout(Duration::from_secs(5))
+        .svcb(true)
+}
+
+#[tokio::test]
+async fn a_targets_own_answer_replaces_its_dead_hint() {
+    // h.test has no address of its own; its record names svc.test with a hint nobody
+    // listens on (refused at once) and a port; svc.test's A answer comes 200 ms later.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let dns = FakeDns::start(
+        lo(),
+        Zone::new()
+            .https(
+                "h.test",
+                &format!("1 svc.test. alpn=h2 port={port} ipv4hint=127.0.0.66"),
+                ZERO,
+            )
+            .a("svc.test", "127.0.0.1", Duration::from_millis(200)),
+    )
+    .await
+    .unwrap();
+    let c = connector(&dns).connect("h.test", 443).await.unwrap();
+    assert_eq!(c.peer, SocketAddr::from(([127, 0, 0, 1], port)));
+    assert!(c.elapsed >= Duration::from_millis(200), "{:?}", c.elapsed);
+    assert_eq!(
+        c.service.as_ref().map(|s| s.target.as_str()),
+        Some("svc.test")
+    );
+    let failed_hint = c.events.iter().any(|e| {
+        matches!(&e.kind, EventKind::AttemptFailed { addr, .. } if addr.ip().to_string() == "127.0.0.66")
+    });
+    assert!(failed_hint, "the hint was tried first: {:?}", c.events);
+    let answered = c.events.iter().any(|e| {
+        matches!(&e.kind, EventKind::TargetAnswer { name, addrs, .. } if name == "svc.test" && addrs.len() == 1)
+    });
+    assert!(answered, "{:?}", c.events);
+    assert_eq!(dns.queries_for("svc.test", RecordType::A).len(), 1);
+    assert_eq!(dns.queries_for("svc.test", RecordType::AAAA).len(), 1);
+}
+
+#[tokio::test]
+async fn a_target_without_hints_is_reached_through_its_answer() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let dns = FakeDns::start(
+        lo(),
+        Zone::new()
+            .https("h.test", &format!("1 svc.test. port={port}"), ZERO)
+            .a("svc.test", "127.0.0.1", ZERO),
+    )
+    .await
+    .unwrap();
+    let c = connector(&dns).connect("h.test", 443).await.unwrap();
+    assert_eq!(c.peer, SocketAddr::from(([127, 0, 0, 1], port)));
+    // Without SVCB the name has no address at all.
+    let err = connector(&dns)
+        .svcb(false)
+        .connect("h.test", 443)
+        .await
+        .unwrap_err();
+    assert!(err.attempts.is_empty(), "{err:?}");
 }

@@ -80,7 +80,7 @@ fn simulate(cfg: &Config, mode: Mode, target: Target, history: Option<History>, 
                     }
                 }
                 Action::DiscoverNat64 { .. } => events.push((now, key(&mut seq), Ev::Nat64)),
-                Action::SendHttpsQuery => {}
+                Action::SendHttpsQuery | Action::ResolveTarget { .. } => {}
                 Action::StartAttempt { id, addr, .. } => {
                     run.starts.push((now - t0, addr));
                     active.push(id);

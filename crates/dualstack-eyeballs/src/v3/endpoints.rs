@@ -32,6 +32,8 @@ struct Lane {
     /// The origin's own A/AAAA addresses belong here (a record whose target is the
     /// origin, or the no-service group).
     own: bool,
+    /// The record's TargetName (`None`: the no-service group).
+    target: Option<String>,
     order: Order,
 }
 
@@ -82,6 +84,7 @@ impl Endpoints {
             group,
             port: rec.map_or(self.origin_port, |r| r.port_or(self.origin_port)),
             own: rec.is_none_or(|r| r.target == origin),
+            target: rec.map(|r| r.target.clone()),
             order: Order::new(self.prefer, self.first_family_count, self.demoted.clone()),
         }
     }
@@ -123,6 +126,35 @@ impl Endpoints {
             if lane.group.service == Some(service) {
                 Self::add_to(&self.tried, lane, ips);
             }
+        }
+    }
+
+    /// The A/AAAA answer of another TargetName (RFC 9460 §7.3): to the groups of the
+    /// records that name it.
+    pub(crate) fn add_target(&mut self, name: &str, ips: &[IpAddr]) {
+        for lane in &mut self.lanes {
+            if !lane.own && lane.target.as_deref() == Some(name) {
+                Self::add_to(&self.tried, lane, ips);
+            }
+        }
+    }
+
+    /// Take back the `family` hints not tried yet of the records naming `name`: its own
+    /// answer of that family replaces them.
+    pub(crate) fn withdraw_target_hints(&mut self, name: &str, family: Family) {
+        for lane in &mut self.lanes {
+            if lane.own || lane.target.as_deref() != Some(name) {
+                continue;
+            }
+            let Some(r) = lane.group.service.and_then(|i| self.records.get(i)) else {
+                continue;
+            };
+            let hints: Vec<IpAddr> = r
+                .hints()
+                .into_iter()
+                .filter(|ip| Family::of(*ip) == family)
+                .collect();
+            lane.order.withdraw(&hints);
         }
     }
 

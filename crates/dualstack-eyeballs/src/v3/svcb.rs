@@ -21,6 +21,10 @@ pub const MAX_ALIAS_CHAIN: usize = 8;
 /// cannot make the machine hold thousands of endpoints.
 pub const MAX_SERVICES: usize = 32;
 
+/// Most TargetNames other than the host whose A/AAAA a run asks for (RFC 9460 §7.3); the
+/// records of further targets are reached through their hints only.
+pub const MAX_TARGETS: usize = 8;
+
 /// Most address hints kept per family and record.
 pub const MAX_HINTS: usize = 16;
 

@@ -19,7 +19,7 @@ use dualstack_eyeballs::{
     Protocol, Target, TraceKind,
 };
 use futures_util::future::{AbortHandle, Abortable, Aborted, BoxFuture};
-use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::stream::{self, BoxStream, FuturesUnordered, SelectAll, StreamExt};
 use futures_util::{FutureExt, TryFutureExt};
 use tokio::time::{sleep_until, Instant};
 
@@ -102,6 +102,9 @@ impl Attempt for NoQuic {
 type Winner<S> = (AttemptId, S, SocketAddr);
 type AttemptResult<S> = (AttemptId, SocketAddr, Result<io::Result<S>, Aborted>);
 type Inflight<S> = FuturesUnordered<BoxFuture<'static, AttemptResult<S>>>;
+/// The A/AAAA answers of service targets (RFC 9460 §7.3), tagged with the name; `None`
+/// marks the end of a name's stream.
+type TargetAnswers = SelectAll<BoxStream<'static, (String, Option<super::resolver::Answer>)>>;
 type Nat64Lookup<'a> = Pin<Box<dyn Future<Output = Option<(Ipv6Addr, u8)>> + Send + 'a>>;
 
 fn now() -> std::time::Instant {
@@ -178,6 +181,8 @@ pub(crate) async fn run_racing<A: Attempt, Q: Attempt>(
     let mut https_answer: Option<HttpsAnswer> = None;
 
     let mut answers: Option<Answers> = None;
+    let mut targets: TargetAnswers = SelectAll::new();
+    let mut targets_open: Vec<(String, crate::addr::Family)> = Vec::new();
     let mut nat64: Option<Nat64Lookup<'_>> = None;
     let mut inflight: Inflight<Won<A::Stream, Q::Stream>> = FuturesUnordered::new();
     let mut aborts: HashMap<AttemptId, AbortHandle> = HashMap::new();
@@ -236,6 +241,13 @@ pub(crate) async fn run_racing<A: Attempt, Q: Attempt>(
                 Action::Done(_) if early && !cut.is_empty() => break,
                 Action::SendQuery { family } => queries.push(family),
                 Action::SendHttpsQuery => https = Some(resolver.https(host_t, port)),
+                Action::ResolveTarget { name, families } => {
+                    targets_open.extend(families.iter().map(|f| (name.clone(), *f)));
+                    let tag = name.clone();
+                    let end = stream::once(std::future::ready((name.clone(), None)));
+                    let s = resolver.resolve(&name, &families);
+                    targets.push(s.map(move |a| (tag.clone(), Some(a))).chain(end).boxed());
+                }
                 Action::DiscoverNat64 { ip } => {
                     nat64 = Some(Box::pin(super::nat64::discover(ip, resolver)));
                 }
@@ -340,6 +352,11 @@ pub(crate) async fn run_racing<A: Attempt, Q: Attempt>(
                     return Poll::Ready(Woke::Https(a));
                 }
             }
+            if !targets.is_empty() {
+                if let Poll::Ready(Some((name, a))) = targets.poll_next_unpin(cx) {
+                    return Poll::Ready(Woke::Target(name, a));
+                }
+            }
             if let Some(n) = nat64.as_mut() {
                 if let Poll::Ready(p) = n.as_mut().poll(cx) {
                     return Poll::Ready(Woke::Nat64(p));
@@ -404,6 +421,34 @@ pub(crate) async fn run_racing<A: Attempt, Q: Attempt>(
                 https_answer = Some(a);
                 m.handle(now(), Input::Https { result });
             }
+            Woke::Target(name, Some(a)) => {
+                targets_open.retain(|(n, f)| !(*n == name && *f == a.family));
+                let result = a.result.map_err(|e| e.to_string());
+                m.handle(
+                    now(),
+                    Input::TargetAnswer {
+                        name,
+                        family: a.family,
+                        result,
+                    },
+                );
+            }
+            Woke::Target(name, None) => {
+                // The resolver ended without answering these: failed queries.
+                let (gone, keep) = targets_open.into_iter().partition(|(n, _)| *n == name);
+                targets_open = keep;
+                for (name, family) in gone {
+                    let result = Err("the resolver gave no answer".to_string());
+                    m.handle(
+                        now(),
+                        Input::TargetAnswer {
+                            name,
+                            family,
+                            result,
+                        },
+                    );
+                }
+            }
             Woke::Nat64(p) => {
                 nat64 = None;
                 m.handle(now(), Input::Nat64Prefix(p));
@@ -418,6 +463,8 @@ enum Woke<S> {
     Answer(Option<super::resolver::Answer>),
     Attempt(AttemptResult<S>),
     Https(HttpsAnswer),
+    /// A service target's answer; `None`: its lookup ended.
+    Target(String, Option<super::resolver::Answer>),
     Nat64(Option<(Ipv6Addr, u8)>),
     Timer,
 }

@@ -101,6 +101,19 @@ pub enum EventKind {
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
+    /// A service's TargetName answered (RFC 9460 §7.3): its addresses replace the
+    /// record's hints of that family.
+    TargetAnswer {
+        /// The TargetName.
+        name: String,
+        /// The family (`IPv6` = AAAA, `IPv4` = A).
+        family: Family,
+        /// The addresses, in DNS order.
+        addrs: Vec<IpAddr>,
+        /// Why there are none, when the query failed.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
     /// The Connection Attempt Delay after the attempt just started, and why: from the
     /// destination network's RTT when known (draft-ietf-happy-happyeyeballs-v3-04 §6),
     /// else the configured delay.
@@ -237,6 +250,20 @@ impl fmt::Display for EventKind {
                 None if records.is_empty() => f.write_str("HTTPS answer: no service"),
                 None => write!(f, "HTTPS answer: {}", records.join(" | ")),
             },
+            EventKind::TargetAnswer {
+                name,
+                family,
+                addrs,
+                error,
+            } => match error {
+                Some(e) => write!(f, "{} answer for {name}: {e}", query_name(*family)),
+                None => write!(
+                    f,
+                    "{} answer for {name}: {}",
+                    query_name(*family),
+                    list(addrs)
+                ),
+            },
             EventKind::AttemptDelay { reason, .. } => f.write_str(reason),
             EventKind::AttemptFailed {
                 addr,
@@ -365,6 +392,17 @@ impl EventKind {
             TraceKind::TimedOut { timeout } => EventKind::TimedOut { timeout },
             TraceKind::HttpsAnswer { services, error } => EventKind::HttpsAnswer {
                 records: services.iter().map(ToString::to_string).collect(),
+                error,
+            },
+            TraceKind::TargetAnswer {
+                name,
+                family,
+                addrs,
+                error,
+            } => EventKind::TargetAnswer {
+                name,
+                family,
+                addrs,
                 error,
             },
             TraceKind::AttemptDelay { delay, .. } => EventKind::AttemptDelay {
