@@ -184,6 +184,11 @@ pub struct Resolution {
 
 /// A Happy Eyeballs connector: settings plus the resolver and (optional) outcome cache.
 /// Cheap to clone; clones share the resolver and cache.
+///
+/// **Make one and share it** (clones, or clones handed to the hyper connector and the
+/// reqwest resolver): the
+/// [`OutcomeCache`] only helps connects made through the connector that holds it, so a
+/// connector built per request forgets which family worked every time.
 #[derive(Clone, Debug)]
 pub struct Connector {
     config: Config,
