@@ -1,8 +1,11 @@
 //! The hyper connector's `HttpConnector` settings on real loopback sockets:
 //! `enforce_http`, `set_nodelay`, keepalive, per-family local addresses, a custom
 //! `Attempt`. The connector is called directly as a `tower::Service<Uri>`, so each test
-//! sees the socket it made.
+//! sees the socket it made. HTTPS records (RFC 9460) through the fake DNS server: asked
+//! for `https` URIs by default, never for `http`.
 #![cfg(feature = "hyper")]
+
+mod support;
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -11,8 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dualstack::connect::hyper::HappyConnector;
-use dualstack::connect::{Attempt, Connector, Reason, TcpAttempt};
+use dualstack::connect::{Attempt, Connector, HickoryResolver, Reason, TcpAttempt};
 use futures_util::future::BoxFuture;
+use support::dns::{FakeDns, RecordType, Zone};
 use tokio::net::{TcpListener, TcpStream};
 use tower_service::Service;
 
@@ -172,4 +176,54 @@ async fn custom_attempt_makes_the_connections() {
         vec![Some(IpAddr::from([127, 0, 0, 4]))]
     );
     assert_eq!(s.local_addr().unwrap().ip(), IpAddr::from([127, 0, 0, 4]));
+}
+
+#[tokio::test]
+async fn https_uris_ask_for_https_records_by_default_http_uris_never() {
+    // The URI's port has its own listener; the HTTPS record (RFC 9460 §9.1 name for a
+    // port other than 443) sends the connect to another port.
+    let (_uri_l, uri_port) = listener("127.0.0.1").await;
+    let (_svc_l, svc_port) = listener("127.0.0.1").await;
+    let dns = FakeDns::start(
+        "127.0.0.1:0".parse().unwrap(),
+        Zone::new().a("h.test", "127.0.0.1", Duration::ZERO).https(
+            &format!("_{uri_port}._https.h.test"),
+            &format!("1 . alpn=h2 port={svc_port}"),
+            Duration::ZERO,
+        ),
+    )
+    .await
+    .unwrap();
+    let connector = Connector::new()
+        .resolver(Arc::new(HickoryResolver::with_name_servers(&[dns.addr()])))
+        .timeout(Duration::from_secs(5));
+    let mut c = HappyConnector::new(connector);
+    c.enforce_http(false); // as under a TLS connector
+
+    // http first, on a cold resolver cache: no HTTPS query, the URI's own port.
+    let io = c
+        .call(format!("http://h.test:{uri_port}/").parse().unwrap())
+        .await
+        .unwrap();
+    let info = io.inner().info();
+    assert_eq!(info.peer, SocketAddr::from(([127, 0, 0, 1], uri_port)));
+    assert!(info.service.is_none());
+    assert!(
+        dns.queries().iter().all(|q| q.rtype != RecordType::HTTPS),
+        "an http URI asked for HTTPS records: {:?}",
+        dns.queries()
+    );
+    assert!(!dns.queries_for("h.test", RecordType::A).is_empty());
+
+    // The same connector, an https URI: the record's port, its ALPN with the connection.
+    let io = c
+        .call(format!("https://h.test:{uri_port}/").parse().unwrap())
+        .await
+        .unwrap();
+    let info = io.inner().info().clone();
+    assert_eq!(info.peer, SocketAddr::from(([127, 0, 0, 1], svc_port)));
+    let svc = info.service.expect("the winner's HTTPS record");
+    assert_eq!(svc.https_alpn(), ["h2", "http/1.1"]);
+    let name = format!("_{uri_port}._https.h.test");
+    assert_eq!(dns.queries_for(&name, RecordType::HTTPS).len(), 1);
 }
