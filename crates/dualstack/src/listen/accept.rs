@@ -1,13 +1,15 @@
-//! Accepting fairly from a set of listening sockets: one task per socket, a bounded
-//! channel, per-connection errors skipped, resource exhaustion backed off.
+//! Accepting fairly from a set of listening sockets, in the caller's task: the sockets
+//! are polled in turn, per-connection errors skipped, resource exhaustion backed off.
 
+use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::time::Sleep;
 
 use super::Bound;
 use crate::addr::unmap_socket;
@@ -27,18 +29,39 @@ pub struct Accepted {
 /// How long to wait after `EMFILE`/`ENFILE`/`ENOBUFS`/`ENOMEM` before accepting again.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// A set of TCP listening sockets accepted from fairly: one accept task per socket feeds
-/// a bounded channel (Tokio's channel serves waiting senders in order, so a busy socket
-/// cannot starve a quiet one).
+/// Errors skipped in one call before yielding to the runtime (a socket that reports
+/// per-connection errors without end must not hold the task).
+const SKIPS_PER_POLL: usize = 64;
+
+/// A set of TCP listening sockets accepted from fairly: [`Listeners::accept`] polls the
+/// sockets in turn, starting after the one that gave the last connection, so a busy
+/// socket cannot starve a quiet one.
+///
+/// The accept happens in the task that calls [`Listeners::accept`] (no accept task and no
+/// channel in between: one task hop less per connection). A socket bound to a specific
+/// address reports that address as every connection's local address; only a wildcard
+/// socket asks the kernel (`getsockname`) per connection.
 ///
 /// A socket that fails for good is logged and dropped; the others keep serving.
 /// [`Listeners::accept`] returns `None` only when every socket has failed or the set was
 /// closed. Dropping the set stops accepting.
 #[derive(Debug)]
 pub struct Listeners {
-    rx: mpsc::Receiver<Accepted>,
-    tasks: Vec<JoinHandle<()>>,
+    slots: Vec<Slot>,
+    next: usize,
     locals: Vec<Bound>,
+}
+
+#[derive(Debug)]
+struct Slot {
+    listener: Option<TcpListener>,
+    local: SocketAddr,
+    /// The listener's address is a wildcard: ask each connection for its own.
+    wildcard: bool,
+    /// Out of descriptors or memory: accept again when this fires.
+    backoff: Option<Pin<Box<Sleep>>>,
+    /// A warning was logged for the current spell of exhaustion.
+    exhausted: bool,
 }
 
 impl Listeners {
@@ -48,26 +71,111 @@ impl Listeners {
     /// # Errors
     /// A socket that cannot be registered with the runtime.
     pub fn new(sockets: Vec<Bound>) -> io::Result<Listeners> {
-        let (tx, rx) = mpsc::channel(64);
-        let mut tasks = Vec::with_capacity(sockets.len());
+        let mut slots = Vec::with_capacity(sockets.len());
         let mut locals = Vec::with_capacity(sockets.len());
         for b in sockets {
             let dup = b.socket.try_clone()?;
             let listener = TcpListener::from_std(std::net::TcpListener::from(dup))?;
-            tasks.push(tokio::spawn(accept_loop(listener, b.local, tx.clone())));
-            // Keep a description (and the fd) of each socket for `local_addrs`.
+            slots.push(Slot {
+                listener: Some(listener),
+                local: b.local,
+                // A dual socket (`IPV6_V6ONLY=0`) takes IPv4 too: its connections' local
+                // addresses differ from its own even when it is bound to one address.
+                wildcard: b.local.ip().is_unspecified() || b.v6only == Some(false),
+                backoff: None,
+                exhausted: false,
+            });
+            // Keep a description (and the fd) of each socket for `sockets`.
             locals.push(b);
         }
-        Ok(Listeners { rx, tasks, locals })
+        Ok(Listeners {
+            slots,
+            next: 0,
+            locals,
+        })
     }
 
     /// The next accepted connection from any socket; `None` when all have failed or the
     /// set is closed.
     ///
     /// # Cancel safety
-    /// Cancel safe: a connection not yet returned stays queued.
+    /// Cancel safe: a connection is taken from the kernel only in the poll that returns it.
     pub async fn accept(&mut self) -> Option<Accepted> {
-        self.rx.recv().await
+        poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    /// Poll every live socket once, starting at `next`.
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<Option<Accepted>> {
+        let n = self.slots.len();
+        let mut skips = 0;
+        let mut live = 0;
+        for k in 0..n {
+            let i = (self.next + k) % n;
+            let slot = &mut self.slots[i];
+            let Some(listener) = &slot.listener else {
+                continue;
+            };
+            live += 1;
+            if let Some(sleep) = &mut slot.backoff {
+                if sleep.as_mut().poll(cx).is_pending() {
+                    continue;
+                }
+                slot.backoff = None;
+            }
+            loop {
+                match listener.poll_accept(cx) {
+                    Poll::Pending => break,
+                    Poll::Ready(Ok((stream, peer))) => {
+                        slot.exhausted = false;
+                        let local = if slot.wildcard {
+                            stream.local_addr().map(unmap_socket).unwrap_or(slot.local)
+                        } else {
+                            slot.local
+                        };
+                        self.next = (i + 1) % n;
+                        return Poll::Ready(Some(Accepted {
+                            stream,
+                            peer: unmap_socket(peer),
+                            local,
+                        }));
+                    }
+                    Poll::Ready(Err(e)) if is_accept_per_connection(&e) => {
+                        tracing::debug!(local = %slot.local, error = %e,
+                            "accept failed for one connection");
+                        skips += 1;
+                        if skips >= SKIPS_PER_POLL {
+                            self.next = (i + 1) % n;
+                            cx.waker().wake_by_ref();
+                            return Poll::Pending;
+                        }
+                    }
+                    Poll::Ready(Err(e)) if is_resource_exhaustion(&e) => {
+                        if !slot.exhausted {
+                            tracing::warn!(local = %slot.local, error = %e, backoff = ?ACCEPT_BACKOFF,
+                                "out of resources accepting; backing off until connections close");
+                            slot.exhausted = true;
+                        }
+                        let mut sleep = Box::pin(tokio::time::sleep(ACCEPT_BACKOFF));
+                        // Registers the timer's waker; a fresh sleep is never ready at once.
+                        let _ = sleep.as_mut().poll(cx);
+                        slot.backoff = Some(sleep);
+                        break;
+                    }
+                    Poll::Ready(Err(e)) => {
+                        tracing::error!(local = %slot.local, error = %e,
+                            "listening socket failed; still serving on the others");
+                        slot.listener = None;
+                        live -= 1;
+                        break;
+                    }
+                }
+            }
+        }
+        if live == 0 {
+            Poll::Ready(None)
+        } else {
+            Poll::Pending
+        }
     }
 
     /// The bound sockets (address and `IPV6_V6ONLY`).
@@ -75,58 +183,9 @@ impl Listeners {
         &self.locals
     }
 
-    /// Stop accepting: close every listening socket. Connections already accepted but
-    /// not yet returned by [`accept`](Self::accept) are closed too.
+    /// Stop accepting: close every listening socket.
     pub fn close(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
+        self.slots.clear();
         self.locals.clear();
-        self.rx.close();
-        while self.rx.try_recv().is_ok() {}
-    }
-}
-
-impl Drop for Listeners {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-    }
-}
-
-async fn accept_loop(listener: TcpListener, local: SocketAddr, tx: mpsc::Sender<Accepted>) {
-    let mut exhausted = false;
-    loop {
-        match listener.accept().await {
-            Ok((stream, peer)) => {
-                exhausted = false;
-                let local = stream.local_addr().map(unmap_socket).unwrap_or(local);
-                let acc = Accepted {
-                    stream,
-                    peer: unmap_socket(peer),
-                    local,
-                };
-                if tx.send(acc).await.is_err() {
-                    return; // the set was closed
-                }
-            }
-            Err(e) if is_accept_per_connection(&e) => {
-                tracing::debug!(%local, error = %e, "accept failed for one connection");
-            }
-            Err(e) if is_resource_exhaustion(&e) => {
-                if !exhausted {
-                    tracing::warn!(%local, error = %e, backoff = ?ACCEPT_BACKOFF,
-                        "out of resources accepting; backing off until connections close");
-                    exhausted = true;
-                }
-                tokio::time::sleep(ACCEPT_BACKOFF).await;
-            }
-            Err(e) => {
-                tracing::error!(%local, error = %e,
-                    "listening socket failed; still serving on the others");
-                return;
-            }
-        }
     }
 }
