@@ -172,38 +172,76 @@ impl Server {
         }
     }
 
-    async fn http(&self, stream: TcpStream, facts: Facts) {
+    /// The HTTP service on one connection. Waiting for a request's first bytes happens
+    /// here, in the connection task's own frame, both for a new connection and for a
+    /// parked keep-alive one: an idle connection of either kind holds the task, its
+    /// stream and its [`Facts`], nothing else (every allocation of a hyper connection is
+    /// freed when it parks).
+    async fn http(&self, mut stream: TcpStream, facts: Facts) {
         let cfg = &self.inner.http;
-        let mut phase = self.inner.phase.subscribe();
-        let prefix = match first_bytes(&stream, cfg.header_timeout, &mut phase).await {
-            First::Data(b) => b,
-            First::Closed | First::Shutdown => return,
-            First::Failed(e) => {
-                tracing::debug!(error = %e, "read failed");
-                return;
-            }
-            First::TimedOut => {
-                self.observe_refused(Refused::HeaderTimeout);
-                tracing::info!(timeout = ?cfg.header_timeout,
-                    "no request within the header timeout; closed");
-                return;
-            }
-        };
         let counters = &self.inner.counters;
-        let observer = self.inner.cfg.observer.clone();
-        match Box::pin(http::serve_stream(
-            stream, prefix, facts, cfg, phase, counters, observer,
-        ))
-        .await
-        {
-            Ok(()) => {}
-            Err(HttpError::Idle(t)) => tracing::info!(timeout = ?t, "idle; closed"),
-            Err(HttpError::HeadTimeout(t)) => {
+        let observer = &self.inner.cfg.observer;
+        let mut phase = self.inner.phase.subscribe();
+        let mut prefix = Vec::new();
+        // Until the first request: the header timeout; parked: the connection's deadline.
+        let mut wait: Option<(Instant, HttpError)> = None;
+        loop {
+            if prefix.is_empty() {
+                let left = match &wait {
+                    None => cfg.header_timeout,
+                    Some((at, _)) => at.saturating_duration_since(Instant::now()),
+                };
+                prefix = match first_bytes(&stream, left, &mut phase).await {
+                    First::Data(b) => b,
+                    First::Closed | First::Shutdown => return,
+                    First::Failed(e) => {
+                        tracing::debug!(error = %e, "read failed");
+                        return;
+                    }
+                    First::TimedOut => match wait {
+                        None => {
+                            self.observe_refused(Refused::HeaderTimeout);
+                            tracing::info!(timeout = ?cfg.header_timeout,
+                                "no request within the header timeout; closed");
+                            return;
+                        }
+                        Some((_, why)) => return self.http_ended(why),
+                    },
+                };
+            }
+            // Boxed: hyper's state lives in this allocation only while it runs.
+            let served = Box::pin(http::serve_stream(
+                stream,
+                std::mem::take(&mut prefix),
+                &facts,
+                cfg,
+                &mut phase,
+                counters,
+                observer,
+            ))
+            .await;
+            match served {
+                Ok(None) => return,
+                Ok(Some(p)) => {
+                    counters.released.fetch_add(1, Ordering::Relaxed);
+                    stream = p.stream;
+                    prefix = p.prefix;
+                    wait = Some((p.deadline, p.why));
+                }
+                Err(e) => return self.http_ended(e),
+            }
+        }
+    }
+
+    fn http_ended(&self, e: HttpError) {
+        match e {
+            HttpError::Idle(t) => tracing::info!(timeout = ?t, "idle; closed"),
+            HttpError::HeadTimeout(t) => {
                 self.observe_refused(Refused::HeaderTimeout);
                 tracing::info!(timeout = ?t, "request head too slow; closed")
             }
-            Err(HttpError::Cut) => tracing::debug!("cut at shutdown"),
-            Err(e) => tracing::debug!(error = %e, "connection error"),
+            HttpError::Cut => tracing::debug!("cut at shutdown"),
+            e => tracing::debug!(error = %e, "connection error"),
         }
     }
 }

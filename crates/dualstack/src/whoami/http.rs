@@ -215,21 +215,36 @@ struct ConnIo {
     pos: usize,
 }
 
+/// A keep-alive connection whose hyper state was dropped after [`PARK_AFTER`] idle: just
+/// the stream and its deadline. The caller waits for the next request's first bytes
+/// (with [`first_bytes`], as for a new connection) and calls [`serve_stream`] again, so
+/// a parked connection holds no more memory than one that has sent nothing.
+pub(crate) struct Parked {
+    pub(crate) stream: TcpStream,
+    /// Bytes hyper had read past its last request (normally none).
+    pub(crate) prefix: Vec<u8>,
+    /// When the connection is closed if no request comes, and why.
+    pub(crate) deadline: Instant,
+    pub(crate) why: HttpError,
+}
+
 /// Serve HTTP/1.1 whoami requests on one connection whose first bytes (`prefix`, already
-/// read from `stream`) have arrived, until the client closes it, a limit cuts it, or the
-/// server shuts down. At shutdown a request that has arrived is answered with
-/// `Connection: close`; a connection with nothing received closes at once.
+/// read from `stream`) have arrived, until the client closes it (`None`), a limit cuts it,
+/// the server shuts down, or it idles in keep-alive for [`PARK_AFTER`] (`Some`: the
+/// stream back, every allocation of this call freed). At shutdown a request that has
+/// arrived is answered with `Connection: close`; a connection with nothing received
+/// closes at once.
 ///
 /// `counters.http_started` counts each hyper connection (and its buffers) built.
 pub(crate) async fn serve_stream(
     stream: TcpStream,
     prefix: Vec<u8>,
-    facts: Facts,
+    facts: &Facts,
     cfg: &HttpConfig,
-    mut phase: watch::Receiver<Phase>,
+    phase: &mut watch::Receiver<Phase>,
     counters: &Counters,
-    observer: Option<Arc<dyn Observer>>,
-) -> Result<(), HttpError> {
+    observer: &Option<Arc<dyn Observer>>,
+) -> Result<Option<Parked>, HttpError> {
     let shared = Arc::new(Shared {
         fd: stream.as_raw_fd(),
         start: Instant::now(),
@@ -239,48 +254,37 @@ pub(crate) async fn serve_stream(
         closing: AtomicBool::new(false),
         park: AtomicBool::new(false),
     });
-    let facts = Arc::new(facts);
-    let mut io = ConnIo {
+    let io = ConnIo {
         stream,
         shared: shared.clone(),
         prefix,
         pos: 0,
     };
-    loop {
-        counters.http_started.fetch_add(1, Ordering::Relaxed);
-        // Boxed: hyper's connection state lives in this allocation only while it runs; a
-        // parked connection's future is just the wait for bytes.
-        io = match Box::pin(run_hyper(io, &facts, &shared, cfg, &mut phase, &observer)).await? {
-            Some(parked) => parked,
-            None => return Ok(()),
-        };
-        counters.released.fetch_add(1, Ordering::Relaxed);
-        // Parked: no hyper state, no buffers, until the next request's first bytes.
-        let (at, why) = shared.deadline(cfg);
-        let left = at.saturating_duration_since(Instant::now());
-        io.prefix = match first_bytes(&io.stream, left, &mut phase).await {
-            First::Data(b) => b,
-            First::TimedOut => return Err(why),
-            First::Closed | First::Shutdown => return Ok(()),
-            First::Failed(e) => return Err(HttpError::Io(e)),
-        };
-        io.pos = 0;
-        shared.on_read();
-    }
+    counters.http_started.fetch_add(1, Ordering::Relaxed);
+    let Some(io) = run_hyper(io, Arc::new(facts.clone()), &shared, cfg, phase, observer).await?
+    else {
+        return Ok(None);
+    };
+    let (deadline, why) = shared.deadline(cfg);
+    Ok(Some(Parked {
+        stream: io.stream,
+        prefix: io.prefix[io.pos..].to_vec(),
+        deadline,
+        why,
+    }))
 }
 
 /// One hyper connection over `io`, until the connection ends (`None`) or has idled in
 /// keep-alive for [`PARK_AFTER`] (the I/O object back, hyper's state dropped).
 async fn run_hyper(
     io: ConnIo,
-    facts: &Arc<Facts>,
+    facts: Arc<Facts>,
     shared: &Arc<Shared>,
     cfg: &HttpConfig,
     phase: &mut watch::Receiver<Phase>,
     observer: &Option<Arc<dyn Observer>>,
 ) -> Result<Option<ConnIo>, HttpError> {
     let svc_shared = shared.clone();
-    let facts = facts.clone();
     let observer = observer.clone();
     // The `/` body, formatted once per hyper connection instead of per request (an IP
     // address's Display was ~600 instructions of each keep-alive request, callgrind).
