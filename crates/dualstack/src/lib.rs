@@ -54,16 +54,24 @@
 //!
 //! # Features
 //!
-//! None is on by default: `dualstack = "0.1"` has no HTTP stack, TLS or server.
+//! Only `hickory` is on by default: `dualstack = "0.1"` has no HTTP stack, TLS or server.
 //!
 //! | feature | adds | pulls in |
 //! |---|---|---|
+//! | `hickory` (default) | the DNS client [`connect::HickoryResolver`]: AAAA and A as separate queries, each answer used as it arrives (what the Resolution Delay needs), HTTPS records, reverse DNS without getaddrinfo | hickory-resolver (36 crates, and tokio's `macros` and `rt-multi-thread`) |
 //! | `hyper` | [`connect::hyper::HappyConnector`]: a `tower::Service<Uri>` for hyper-util's client and tonic | hyper and hyper-util (client side only) |
-//! | `reqwest` | [`connect::reqwest::HappyResolver`]: reqwest's DNS resolver with the Resolution Delay, interleaving and history | reqwest without default features (bring a TLS feature) |
+//! | `reqwest` | [`connect::reqwest::HappyResolver`]: reqwest's DNS resolver with the Resolution Delay, interleaving and history | reqwest without default features (bring a TLS feature); `hickory` |
 //! | `server` | `whoami` servers (line, HTTP, UDP), PROXY protocol, systemd socket activation | hyper's server side, ppp, sd-notify |
 //! | `quic` | [`connect::quic`]: `Connector::connect_racing` races QUIC (h3) against TCP (draft-ietf-happy-happyeyeballs-v3) and returns the winning transport | `tls`, quinn (tokio runtime, rustls with ring) |
 //! | `tls` | STARTTLS in [`smtp`] | rustls (ring), webpki-roots |
 //! | `test-util` | scripted resolver and attempts for paused-clock tests | nothing |
+//!
+//! **Without `hickory`** (`default-features = false`) the connector resolves with
+//! getaddrinfo ([`connect::SystemResolver`]): the AAAA and A answers arrive together,
+//! when the slower one is in, so a late AAAA answer delays every connect by its whole
+//! delay (the Resolution Delay cannot apply), no HTTPS records are asked for, and reverse
+//! lookups use getnameinfo only ([`reverse::Backend::System`]). Happy Eyeballs racing,
+//! history, NAT64 and everything else work as usual.
 //!
 //! All `unsafe` and platform-specific code lives in one private module, `sys`;
 //! the rest of the crate is safe, portable Rust.

@@ -29,9 +29,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(feature = "hickory")]
 use hickory_resolver::net::{DnsError, NetError};
+#[cfg(feature = "hickory")]
 use hickory_resolver::proto::op::ResponseCode;
+#[cfg(feature = "hickory")]
 use hickory_resolver::proto::rr::{RData, RecordType};
+#[cfg(feature = "hickory")]
 use hickory_resolver::TokioResolver;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
@@ -45,14 +49,25 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const DEFAULT_SYSTEM_THREADS: usize = 16;
 
 /// Which resolver answers the PTR queries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
-    /// hickory-resolver: our own DNS queries, cancelled cleanly at the deadline.
-    #[default]
+    /// hickory-resolver: our own DNS queries, cancelled cleanly at the deadline. The
+    /// default; needs feature `hickory` (without it, [`Reverse::new`] refuses it).
     Hickory,
     /// The system's `getnameinfo(3)` on a bounded pool of abandonable threads.
     System,
+}
+
+impl Default for Backend {
+    /// [`Backend::Hickory`] with feature `hickory`, else [`Backend::System`].
+    fn default() -> Backend {
+        if cfg!(feature = "hickory") {
+            Backend::Hickory
+        } else {
+            Backend::System
+        }
+    }
 }
 
 impl fmt::Display for Backend {
@@ -74,6 +89,14 @@ impl std::str::FromStr for Backend {
                 "unknown resolver {s:?} (expected hickory or system)"
             )),
         }
+    }
+}
+
+#[cfg(not(feature = "hickory"))]
+fn no_hickory() -> SetupError {
+    SetupError {
+        backend: Backend::Hickory,
+        reason: "this build of dualstack has no hickory resolver (feature `hickory`)".into(),
     }
 }
 
@@ -197,6 +220,7 @@ pub struct Reverse {
 
 #[derive(Debug, Clone)]
 enum Inner {
+    #[cfg(feature = "hickory")]
     Hickory(Box<TokioResolver>),
     System(ThreadPool),
 }
@@ -210,6 +234,9 @@ impl Reverse {
     /// [`SetupError`] if hickory cannot read the system resolver configuration.
     pub fn new(backend: Backend) -> Result<Self, SetupError> {
         let inner = match backend {
+            #[cfg(not(feature = "hickory"))]
+            Backend::Hickory => return Err(no_hickory()),
+            #[cfg(feature = "hickory")]
             Backend::Hickory => {
                 let resolver = TokioResolver::builder_tokio()
                     .and_then(|b| b.build())
@@ -232,12 +259,20 @@ impl Reverse {
     ///
     /// [`SetupError`] if the list is empty or hickory rejects the configuration.
     pub fn with_name_servers(servers: &[SocketAddr]) -> Result<Self, SetupError> {
-        let resolver =
-            crate::connect::hickory_for_servers(servers).map_err(|reason| SetupError {
-                backend: Backend::Hickory,
-                reason,
-            })?;
-        Ok(Self::with_inner(Inner::Hickory(Box::new(resolver))))
+        #[cfg(not(feature = "hickory"))]
+        {
+            let _ = servers;
+            Err(no_hickory())
+        }
+        #[cfg(feature = "hickory")]
+        {
+            let resolver =
+                crate::connect::hickory_for_servers(servers).map_err(|reason| SetupError {
+                    backend: Backend::Hickory,
+                    reason,
+                })?;
+            Ok(Self::with_inner(Inner::Hickory(Box::new(resolver))))
+        }
     }
 
     fn with_inner(inner: Inner) -> Self {
@@ -264,6 +299,7 @@ impl Reverse {
     /// For [`Backend::System`]: the most blocking threads alive at once, abandoned ones
     /// included (at least 1). No effect on hickory.
     pub fn system_threads(mut self, threads: usize) -> Self {
+        #[allow(irrefutable_let_patterns)] // without feature `hickory` only System exists
         if let Inner::System(_) = self.inner {
             self.inner = Inner::System(ThreadPool::new(threads.max(1)));
         }
@@ -273,6 +309,7 @@ impl Reverse {
     /// Which backend this is.
     pub fn backend(&self) -> Backend {
         match self.inner {
+            #[cfg(feature = "hickory")]
             Inner::Hickory(_) => Backend::Hickory,
             Inner::System(_) => Backend::System,
         }
@@ -301,11 +338,13 @@ impl Reverse {
         let deadline = crate::deadline::Later::later(Instant::now(), self.timeout);
         let work = async {
             let name = match &self.inner {
+                #[cfg(feature = "hickory")]
                 Inner::Hickory(r) => hickory_ptr(r, ip).await?,
                 Inner::System(pool) => system_ptr(pool, ip, deadline, self.timeout).await?,
             };
             if self.verify {
                 let found = match &self.inner {
+                    #[cfg(feature = "hickory")]
                     Inner::Hickory(r) => hickory_forward(r, ip, &name).await?,
                     Inner::System(pool) => {
                         system_forward(pool, ip, &name, deadline, self.timeout).await?
@@ -347,6 +386,7 @@ fn trim_dot(name: &str) -> String {
     name.strip_suffix('.').unwrap_or(name).to_owned()
 }
 
+#[cfg(feature = "hickory")]
 fn net_error(ip: IpAddr, e: NetError) -> ReverseError {
     match e {
         NetError::Dns(DnsError::NoRecordsFound(no)) => ReverseError::NotFound {
@@ -367,6 +407,7 @@ fn net_error(ip: IpAddr, e: NetError) -> ReverseError {
     }
 }
 
+#[cfg(feature = "hickory")]
 async fn hickory_ptr(r: &TokioResolver, ip: IpAddr) -> Result<String, ReverseError> {
     let query = addr::reverse_name(ip);
     let lookup = r
@@ -388,6 +429,7 @@ async fn hickory_ptr(r: &TokioResolver, ip: IpAddr) -> Result<String, ReverseErr
         })
 }
 
+#[cfg(feature = "hickory")]
 async fn hickory_forward(
     r: &TokioResolver,
     ip: IpAddr,

@@ -84,8 +84,13 @@ pub use dualstack_eyeballs::{
 };
 pub use error::{AttemptError, Cause, ConnectError, FamilyAnswer, Reason};
 pub use event::{Event, EventKind};
-pub(crate) use resolver::{hickory_for_servers, hosts_lookup};
-pub use resolver::{Answer, Answers, HickoryResolver, Resolve, ResolveError, SystemResolver};
+#[cfg(feature = "hickory")]
+pub(crate) use resolver::hickory_for_servers;
+pub(crate) use resolver::hosts_lookup;
+#[cfg(feature = "hickory")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hickory")))]
+pub use resolver::HickoryResolver;
+pub use resolver::{Answer, Answers, Resolve, ResolveError, SystemResolver};
 #[cfg(any(test, feature = "test-util"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub use scripted::{Script, ScriptedAttempt, ScriptedResolver, ScriptedStream, Started};
@@ -196,6 +201,18 @@ pub struct Connector {
     cache: Option<Arc<OutcomeCache>>,
 }
 
+/// [`HickoryResolver::system`] (separate AAAA and A queries, each answer as it comes).
+#[cfg(feature = "hickory")]
+fn default_resolver() -> Arc<dyn Resolve> {
+    Arc::new(HickoryResolver::system())
+}
+
+/// Without hickory: getaddrinfo ([`SystemResolver`]), both families' answers together.
+#[cfg(not(feature = "hickory"))]
+fn default_resolver() -> Arc<dyn Resolve> {
+    Arc::new(SystemResolver)
+}
+
 impl Default for Connector {
     fn default() -> Self {
         Connector::new()
@@ -215,7 +232,7 @@ impl Connector {
         config.protocols = dualstack_eyeballs::v3::groups::ProtocolPreference::http_over_tcp();
         Connector {
             config,
-            resolver: Arc::new(HickoryResolver::system()),
+            resolver: default_resolver(),
             cache: None,
         }
     }

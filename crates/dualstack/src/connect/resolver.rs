@@ -1,8 +1,8 @@
 //! Name resolution for the connector: a [`Resolve`] trait that delivers the AAAA and A
 //! answers *separately, as each arrives* (RFC 8305 §3), and three implementations:
 //!
-//! - [`HickoryResolver`] (default): hickory-resolver configured from `/etc/resolv.conf`,
-//!   sending the AAAA and the A query concurrently as two lookups;
+//! - [`HickoryResolver`] (default, feature `hickory`): hickory-resolver configured from
+//!   `/etc/resolv.conf`, sending the AAAA and the A query concurrently as two lookups;
 //! - [`SystemResolver`]: the C library's `getaddrinfo` on a blocking thread (both families
 //!   come back together, as with every getaddrinfo-based client);
 //! - `ScriptedResolver` (feature `test-util`): per-family answers and delays, for tests.
@@ -12,13 +12,20 @@
 //! `127.0.0.1` gets no IPv6 address.
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
+#[cfg(feature = "hickory")]
+use std::net::SocketAddr;
+#[cfg(feature = "hickory")]
 use std::path::PathBuf;
+#[cfg(feature = "hickory")]
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use futures_util::stream::{self, BoxStream, FuturesUnordered, StreamExt};
+#[cfg(feature = "hickory")]
+use futures_util::stream::FuturesUnordered;
+use futures_util::stream::{self, BoxStream, StreamExt};
+#[cfg(feature = "hickory")]
 use futures_util::FutureExt;
 
 use crate::addr::{unmap, Family};
@@ -129,14 +136,17 @@ fn split_families(addrs: &[IpAddr], families: &[Family]) -> Vec<Answer> {
 }
 
 /// Answer from the hosts file at `path`, when it lists `host`.
+#[cfg(feature = "hickory")]
 fn from_hosts_file(path: &std::path::Path, host: &str, families: &[Family]) -> Option<Answers> {
     let text = std::fs::read_to_string(path).ok()?;
     let addrs = hosts_lookup(&text, host)?;
     Some(stream::iter(split_families(&addrs, families)).boxed())
 }
 
+#[cfg(feature = "hickory")]
 type Hickory = hickory_resolver::TokioResolver;
 
+#[cfg(feature = "hickory")]
 /// The default resolver: hickory-resolver, AAAA and A sent concurrently as two separate
 /// lookups, each answer delivered as soon as it arrives.
 ///
@@ -149,6 +159,7 @@ pub struct HickoryResolver {
     inner: Arc<OnceLock<Result<Hickory, String>>>,
 }
 
+#[cfg(feature = "hickory")]
 impl fmt::Debug for HickoryResolver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HickoryResolver")
@@ -158,6 +169,7 @@ impl fmt::Debug for HickoryResolver {
     }
 }
 
+#[cfg(feature = "hickory")]
 impl HickoryResolver {
     /// Configured from the system: name servers, search list and options from
     /// `/etc/resolv.conf`, names in `/etc/hosts` answered from it.
@@ -215,11 +227,13 @@ impl HickoryResolver {
     }
 }
 
+#[cfg(feature = "hickory")]
 /// How long one query to an explicitly named server may take, and it is asked once: a
 /// caller that names its servers (a test's fake server, `--dns-server`) wants an answer
 /// or a failure quickly, and has its own overall timeout above this.
 const NAME_SERVER_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 
+#[cfg(feature = "hickory")]
 /// A hickory resolver that asks exactly these name servers (UDP, then TCP on truncation),
 /// on the ports given, with no search domains and no hosts file: the one place that
 /// builds one from a server list (the connector's and [`crate::reverse`]'s).
@@ -252,6 +266,7 @@ pub(crate) fn hickory_for_servers(servers: &[SocketAddr]) -> Result<Hickory, Str
         .map_err(|e| format!("cannot build the DNS resolver: {e}"))
 }
 
+#[cfg(feature = "hickory")]
 fn hickory_error(e: &hickory_resolver::net::NetError) -> ResolveError {
     if e.is_nx_domain() {
         ResolveError::NoSuchHost
@@ -262,6 +277,7 @@ fn hickory_error(e: &hickory_resolver::net::NetError) -> ResolveError {
     }
 }
 
+#[cfg(feature = "hickory")]
 impl Resolve for HickoryResolver {
     fn https(&self, host: &str, port: u16) -> BoxFuture<'static, super::svcb::HttpsAnswer> {
         let resolver = self.resolver();

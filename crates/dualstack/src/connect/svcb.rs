@@ -19,11 +19,15 @@
 
 use std::time::Duration;
 
+#[cfg(feature = "hickory")]
 use hickory_resolver::proto::rr::rdata::svcb::{SvcParamKey, SvcParamValue, SVCB};
+#[cfg(feature = "hickory")]
 use hickory_resolver::proto::rr::{RData, RecordType};
 use serde::Serialize;
+#[cfg(feature = "hickory")]
 use tokio::time::Instant;
 
+#[cfg(feature = "hickory")]
 use dualstack_eyeballs::v3::svcb::{decide, RawRecord, Step};
 pub use dualstack_eyeballs::v3::svcb::{query_name, ServiceRecord, MAX_ALIAS_CHAIN};
 
@@ -48,6 +52,7 @@ fn ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64((d.as_secs_f64() * 1e6).round() / 1e3)
 }
 
+#[cfg(feature = "hickory")]
 /// Ask for the HTTPS records of `host` for `port` and follow AliasMode records, at most
 /// [`MAX_ALIAS_CHAIN`] steps (a loop stops at once). Never fails: what went wrong is in
 /// [`HttpsAnswer::error`], and the connect goes on without SVCB (RFC 9460 §3.1).
@@ -113,6 +118,7 @@ pub async fn lookup_https(
     }
 }
 
+#[cfg(feature = "hickory")]
 /// The keys this client understands (RFC 9460 §8: a record whose `mandatory` list names
 /// any other key must be ignored).
 fn understood(k: &SvcParamKey) -> bool {
@@ -128,6 +134,7 @@ fn understood(k: &SvcParamKey) -> bool {
     )
 }
 
+#[cfg(feature = "hickory")]
 /// One hickory SVCB/HTTPS record as a [`RawRecord`]; `None` when it must be ignored.
 pub(crate) fn raw_record(r: &SVCB) -> Option<RawRecord> {
     let target = r.target_name.to_ascii();
@@ -161,7 +168,7 @@ pub(crate) fn raw_record(r: &SVCB) -> Option<RawRecord> {
     Some(RawRecord::Service(s))
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "hickory"))]
 mod tests {
     use super::*;
     use std::net::Ipv6Addr;
