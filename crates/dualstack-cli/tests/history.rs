@@ -89,8 +89,9 @@ fn history_file_carries_rtt_and_outcomes_across_runs() {
             );
             let first = v["elapsed_ms"].as_f64().unwrap();
             eprintln!("first contact with RTT history: {first} ms");
+            // Load can only make it later; the 100 ms (not 250 ms) decision itself is the
+            // trace line above, the pacing is tested on a made-up clock.
             assert!(first >= 100.0, "{first}");
-            assert!(first < 250.0, "not the 250 ms default: {first}");
 
             // 3. A third process: the outcome says IPv4 worked, it goes first.
             let (code, v, err) = run("dead6.test").await.unwrap();
@@ -102,7 +103,6 @@ fn history_file_carries_rtt_and_outcomes_across_runs() {
             );
             let repeat = v["elapsed_ms"].as_f64().unwrap();
             eprintln!("repeat with --history: {repeat} ms");
-            assert!(repeat < 100.0, "{repeat}");
             drop(dns);
         },
     ) else {

@@ -17,6 +17,11 @@ use support::netns::Netns;
 
 const ZERO: Duration = Duration::ZERO;
 const LATE: Duration = Duration::from_secs(2);
+/// A connect that did not wait for a 2 s late answer ends well before 2 s; the margin is
+/// wide because these tests run beside others on a loaded 2-core machine (a 100 ms bound
+/// failed there at 124 ms). The pacing itself is tested on a made-up clock in the
+/// eyeballs crate.
+const NOT_WAITED_MS: f64 = 1000.0;
 
 fn dualstack(args: Vec<String>) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_dualstack"))
@@ -119,7 +124,7 @@ fn connect_with_https_records() {
                 let v: Value = serde_json::from_str(out.trim()).unwrap();
                 let t = v["elapsed_ms"].as_f64().unwrap();
                 eprintln!("hints, A/AAAA 2 s late: {t} ms");
-                assert!(t <= 100.0, "{t} ms: {v}");
+                assert!(t < NOT_WAITED_MS, "waited for the late answer: {t} ms: {v}");
                 assert_eq!(v["peer"], format!("[2001:db8::10]:{p}"));
                 assert_eq!(v["service"]["alpn"], serde_json::json!(["h2"]));
 
@@ -128,7 +133,7 @@ fn connect_with_https_records() {
                 let v: Value = serde_json::from_str(out.trim()).unwrap();
                 let t = v["elapsed_ms"].as_f64().unwrap();
                 eprintln!("HTTPS 2 s late, A/AAAA at once: {t} ms");
-                assert!(t <= 100.0, "{t} ms: {v}");
+                assert!(t < NOT_WAITED_MS, "waited for the late answer: {t} ms: {v}");
 
                 let (code, out, err) = connect("port.test").await.unwrap();
                 assert_eq!(code, 0, "{err}");
@@ -152,7 +157,7 @@ fn connect_with_https_records() {
                 );
                 let t = v["elapsed_ms"].as_f64().unwrap();
                 eprintln!("dead hints, good A/AAAA: {t} ms");
-                assert!(t <= 100.0, "{t} ms: {v}");
+                assert!(t < NOT_WAITED_MS, "waited for the late answer: {t} ms: {v}");
 
                 // resolve --svcb shows the records with their response time.
                 let (code, out, err) = run("resolve", "alias.test", &[]).await.unwrap();
