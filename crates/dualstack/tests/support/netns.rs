@@ -200,6 +200,35 @@ impl Netns {
             let nodad = if a.contains(':') { " nodad" } else { "" };
             sh(&format!("ip addr add {a} dev lo{nodad}"))?;
         }
+        // Wait (bounded) until each address has its local route: a CI run saw one
+        // ENETUNREACH connecting to the namespace's own address right after setup, on a
+        // machine at load 11. A UDP connect looks the route up without sending anything.
+        for a in &self.addrs {
+            let ip: std::net::IpAddr = a
+                .split('/')
+                .next()
+                .unwrap_or(a)
+                .parse()
+                .map_err(|e| format!("{a}: {e}"))?;
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+            loop {
+                let bind: std::net::SocketAddr = if ip.is_ipv6() {
+                    "[::]:0".parse().unwrap()
+                } else {
+                    "0.0.0.0:0".parse().unwrap()
+                };
+                let routed = std::net::UdpSocket::bind(bind)
+                    .and_then(|s| s.connect((ip, 9)))
+                    .is_ok();
+                if routed {
+                    break;
+                }
+                if std::time::Instant::now() >= deadline {
+                    return Err(format!("{ip} has no route 2 s after setup"));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
         if !self.drops.is_empty() {
             sh("nft add table inet t")?;
             sh("nft add chain inet t in '{ type filter hook input priority 0; }'")?;
