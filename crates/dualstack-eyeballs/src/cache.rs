@@ -30,6 +30,18 @@ struct Entry {
     quic_broken: bool,
 }
 
+impl Entry {
+    /// An entry that knows nothing yet.
+    fn empty(now: Instant) -> Entry {
+        Entry {
+            updated: now,
+            winner: None,
+            failed: Vec::new(),
+            quic_broken: false,
+        }
+    }
+}
+
 /// What the cache knows about one destination.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct History {
@@ -115,12 +127,7 @@ impl HistoryCache {
                 self.entries.remove(&o);
             }
         }
-        let e = self.entries.entry(k).or_insert(Entry {
-            updated: now,
-            winner: None,
-            failed: Vec::new(),
-            quic_broken: false,
-        });
+        let e = self.entries.entry(k).or_insert_with(|| Entry::empty(now));
         e.updated = now;
         let won = winner.map(|(addr, _)| addr.ip());
         e.winner = winner.map(|(addr, rtt)| (addr.ip(), rtt));
@@ -144,12 +151,7 @@ impl HistoryCache {
         if !self.entries.contains_key(&k) && self.entries.len() >= self.capacity {
             return;
         }
-        let e = self.entries.entry(k).or_insert(Entry {
-            updated: now,
-            winner: None,
-            failed: Vec::new(),
-            quic_broken: false,
-        });
+        let e = self.entries.entry(k).or_insert_with(|| Entry::empty(now));
         e.updated = now;
         e.quic_broken = !works;
     }
