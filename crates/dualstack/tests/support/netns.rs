@@ -210,6 +210,10 @@ impl Netns {
                 .unwrap_or(a)
                 .parse()
                 .map_err(|e| format!("{a}: {e}"))?;
+            // A link-local address needs a scope id to connect to; nothing to wait for.
+            if matches!(ip, std::net::IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80) {
+                continue;
+            }
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
             loop {
                 let bind: std::net::SocketAddr = if ip.is_ipv6() {
