@@ -2,7 +2,9 @@
 //! (`python3 -m aiosmtpd`, installed by `.ci/install`), listening on 127.0.0.1 and ::1,
 //! plain and with STARTTLS. Skips with a note when aiosmtpd is not installed.
 
-use std::io::Write;
+#[path = "../../dualstack/tests/support/mod.rs"]
+mod support;
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -54,17 +56,7 @@ fn start(ip: &str, tls: bool) -> Option<Aiosmtpd> {
         .arg("-l")
         .arg(format!("{ip}:{}", addr.port()));
     if tls {
-        let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-        let cert = dir.path().join("cert.pem");
-        let key = dir.path().join("key.pem");
-        std::fs::File::create(&cert)
-            .unwrap()
-            .write_all(ck.cert.pem().as_bytes())
-            .unwrap();
-        std::fs::File::create(&key)
-            .unwrap()
-            .write_all(ck.signing_key.serialize_pem().as_bytes())
-            .unwrap();
+        let (cert, key) = support::tls::self_signed(dir.path(), &["localhost"]);
         cmd.arg("--tlscert").arg(&cert).arg("--tlskey").arg(&key);
     }
     let child = cmd

@@ -2,30 +2,20 @@
 //! bytes arrive), and what a shutdown does with the requests that have already arrived.
 #![cfg(feature = "server")]
 
+mod support;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use dualstack::listen::Bound;
 use dualstack::whoami::server::{Running, Server, ServerConfig, Service};
-use socket2::{Domain, Socket, Type};
-
-fn listener(addr: &str) -> Option<Bound> {
-    let addr: SocketAddr = addr.parse().unwrap();
-    let s = Socket::new(Domain::for_address(addr), Type::STREAM, None).unwrap();
-    if addr.is_ipv6() {
-        s.set_only_v6(true).unwrap();
-    }
-    s.bind(&addr.into()).ok()?;
-    s.listen(1024).unwrap();
-    Some(Bound::from_socket(s).unwrap())
-}
 
 /// HTTP on 127.0.0.1 and (when available) [::1]; the bound addresses.
 fn start(cfg: ServerConfig) -> (Running, Vec<SocketAddr>) {
     let socks: Vec<Bound> = ["127.0.0.1:0", "[::1]:0"]
         .iter()
-        .filter_map(|a| listener(a))
+        .filter_map(|a| support::listen::tcp(a))
         .collect();
     let addrs = socks.iter().map(|b| b.local).collect();
     let running = Server::new(cfg)

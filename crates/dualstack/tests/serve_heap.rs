@@ -5,6 +5,8 @@
 //! (Before: ~1.1 KB more for a parked connection, its boxed wait, its `Arc`s.)
 #![cfg(feature = "server")]
 
+mod support;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -13,7 +15,6 @@ use std::time::Duration;
 
 use dualstack::listen::Bound;
 use dualstack::whoami::server::{Server, ServerConfig, Service};
-use socket2::{Domain, Socket, Type};
 
 struct Counting;
 
@@ -43,17 +44,6 @@ unsafe impl GlobalAlloc for Counting {
 static A: Counting = Counting;
 
 const N: usize = 200;
-
-fn listener(addr: &str) -> Option<Bound> {
-    let addr: SocketAddr = addr.parse().unwrap();
-    let s = Socket::new(Domain::for_address(addr), Type::STREAM, None).unwrap();
-    if addr.is_ipv6() {
-        s.set_only_v6(true).unwrap();
-    }
-    s.bind(&addr.into()).ok()?;
-    s.listen(1024).unwrap();
-    Some(Bound::from_socket(s).unwrap())
-}
 
 /// One request and its whole response, read into a fixed buffer (no allocation here).
 fn get(c: &mut TcpStream) {
@@ -88,7 +78,7 @@ fn parked_keep_alive_connection_holds_what_an_unused_one_holds() {
         .unwrap();
     let socks: Vec<Bound> = ["127.0.0.1:0", "[::1]:0"]
         .iter()
-        .filter_map(|a| listener(a))
+        .filter_map(|a| support::listen::tcp(a))
         .collect();
     let addrs: Vec<SocketAddr> = socks.iter().map(|b| b.local).collect();
     let cfg = ServerConfig {

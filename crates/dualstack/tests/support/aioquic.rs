@@ -2,7 +2,7 @@
 //! `quic_server.py` beside this file, with a certificate made here with rcgen. Skips
 //! cleanly (returns `None` after a note) when python3 or aioquic is missing.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -53,19 +53,7 @@ pub fn start(test: &str, host: &str, port: u16, names: &[&str]) -> Option<QuicPe
         return None;
     }
     let dir = tempfile::tempdir().unwrap();
-    let ck =
-        rcgen::generate_simple_self_signed(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-            .unwrap();
-    let cert = dir.path().join("cert.pem");
-    let key = dir.path().join("key.pem");
-    std::fs::File::create(&cert)
-        .unwrap()
-        .write_all(ck.cert.pem().as_bytes())
-        .unwrap();
-    std::fs::File::create(&key)
-        .unwrap()
-        .write_all(ck.signing_key.serialize_pem().as_bytes())
-        .unwrap();
+    let (cert, key) = super::tls::self_signed(dir.path(), names);
     let mut child = Command::new("python3")
         .arg(script())
         .arg("--cert")
