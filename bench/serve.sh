@@ -4,18 +4,19 @@
 # memory per idle connection (half IPv4, half IPv6; never-sent and keep-alive-idle) and
 # the RSS still held after they close. Loopback only; every loop is bounded.
 #
-#   bash bench/serve.sh      # DURATION=5 ROUNDS=3 CONNS=50 IDLE=10000 SKIP_RPS=1 SKIP_IDLE=1
+#   bash bench/serve.sh      # DURATION=2 ROUNDS=9 CONNS=50 IDLE=10000 SKIP_RPS=1 SKIP_IDLE=1
 #
 # Core split (2-core machine): every server is pinned to CPU $SERVER_CPU with one worker
-# (nginx worker_processes 1, Go GOMAXPROCS=1, ours TOKIO_WORKER_THREADS=1); wrk -t1 is
-# pinned to CPU $CLIENT_CPU. nginx: access_log off, keepalive_requests 1e6; ours:
+# (nginx worker_processes 1, Go GOMAXPROCS=1, ours --workers 1); wrk -t1 is pinned to CPU
+# $CLIENT_CPU. Many short alternating rounds: a shared VM's speed drifts by 20% within
+# minutes, and a median of rounds taken side by side is what survives that. nginx: access_log off, keepalive_requests 1e6; ours:
 # RUST_LOG=warn (no per-connection line; a line per request is an access log). wrk
 # alternates between the servers, ROUNDS times per row; the median is printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DURATION=${DURATION:-5}
-ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-2}
+ROUNDS=${ROUNDS:-9}
 CONNS=${CONNS:-50}
 IDLE=${IDLE:-10000}
 SERVER_CPU=${SERVER_CPU:-1}
@@ -142,7 +143,7 @@ start_go() {
 start_ours() {
     local port=$1
     shift
-    RUST_LOG=warn TOKIO_WORKER_THREADS=1 taskset -c "$SERVER_CPU" "$BIN" serve --line off --udp off \
+    RUST_LOG=warn taskset -c "$SERVER_CPU" "$BIN" serve --workers 1 --line off --udp off \
         --http "127.0.0.1:$port" --http "[::1]:$port" \
         --max-connections $((IDLE * 2)) --header-timeout 120s --idle-timeout 300s "$@" \
         2>"$WORK/ours.err" &
@@ -211,27 +212,31 @@ rss_kib() { # total VmRSS of the given pids
     echo "$t"
 }
 
-# idle MODE pids... → "before after conns closed" (KiB, KiB, count, KiB after closing)
+# idle MODE pids... → "before after conns closed busy" (KiB, KiB, count, KiB after
+# closing, keep-alive requests/s on 127.0.0.1 while the idle connections are held)
 idle() {
     local port=$1 mode=$2
     shift 2
-    local before after closed line
+    local before after closed line busy
     before=$(rss_kib "$@")
     coproc IDLEC { python3 bench/idle_clients.py "$port" "$IDLE" "$mode" both; }
     read -r -t 400 line <&"${IDLEC[0]}"
     sleep 4 # let the server accept everything (and park keep-alive connections: 1 s)
     after=$(rss_kib "$@")
+    busy=$(rps "http://127.0.0.1:$port/")
+    sleep 2 # the wrk connections close and their memory settles
     kill "$IDLEC_PID" 2>/dev/null || true
     wait "$IDLEC_PID" 2>/dev/null || true
     sleep 3 # let the server see every close
     closed=$(rss_kib "$@")
-    echo "$before $after ${line#ready } $closed"
+    echo "$before $after ${line#ready } $closed $busy"
 }
 
 if [ -z "${SKIP_IDLE:-}" ]; then
     echo
     echo "memory with $IDLE idle connections (half 127.0.0.1, half [::1]); RSS of the server process(es)"
-    printf '%-6s %-10s %11s %11s %7s %11s %15s\n' server idle "before KiB" "with KiB" conns "bytes/conn" "kept after KiB"
+    echo "(r/s beside: wrk -c$CONNS keep-alive on 127.0.0.1 while the idle connections are held)"
+    printf '%-6s %-10s %11s %11s %7s %11s %15s %12s\n' server idle "before KiB" "with KiB" conns "bytes/conn" "kept after KiB" "r/s beside"
     for mode in never ka; do
         for s in nginx go ours; do
             case $s in
@@ -240,9 +245,9 @@ if [ -z "${SKIP_IDLE:-}" ]; then
             ours) port=$OPORT pids=$OURS ;;
             esac
             # shellcheck disable=SC2086
-            read -r b a c k < <(idle "$port" "$mode" $pids)
-            printf '%-6s %-10s %11d %11d %7d %11.0f %15d\n' "$s" "$mode" "$b" "$a" "$c" \
-                "$(awk -v a="$a" -v b="$b" -v c="$c" 'BEGIN {print (a - b) * 1024 / c}')" $((k - b))
+            read -r b a c k r < <(idle "$port" "$mode" $pids)
+            printf '%-6s %-10s %11d %11d %7d %11.0f %15d %12.0f\n' "$s" "$mode" "$b" "$a" "$c" \
+                "$(awk -v a="$a" -v b="$b" -v c="$c" 'BEGIN {print (a - b) * 1024 / c}')" $((k - b)) "$r"
         done
     done
 fi

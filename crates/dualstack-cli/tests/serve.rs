@@ -689,3 +689,42 @@ fn connection_limit_warnings_are_rate_limited() {
     assert!(lines <= 2 * seconds, "{lines} warnings in {elapsed:?}");
     assert!((1..300).contains(&suppressed), "{suppressed}");
 }
+
+/// `--workers 1` serves every service from the main thread (no worker pool, as nginx
+/// with `worker_processes 1`), and still shuts down cleanly on SIGTERM.
+#[test]
+fn one_worker_serves_from_one_thread() {
+    let v6 = ipv6_loopback_works();
+    let mut s = Served::start(&[
+        "--workers",
+        "1",
+        "--line",
+        "0",
+        "--http",
+        "0",
+        "--udp",
+        "off",
+    ]);
+    for v6 in if v6 { &[false, true][..] } else { &[false][..] } {
+        let (head, body, me) = http_get(s.addr("http", *v6), "/");
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert_eq!(body, format!("{}\n", me.ip()));
+        let mut out = String::new();
+        connect(s.addr("line", *v6))
+            .read_to_string(&mut out)
+            .unwrap();
+        assert!(out.starts_with("ip: "), "{out}");
+    }
+    let pid = s.child.id();
+    let names: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|n| n.trim().to_owned())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.starts_with("tokio-runtime")),
+        "worker threads with --workers 1: {names:?}"
+    );
+    s.signal("TERM");
+    assert_eq!(s.wait_exit(), 0);
+}

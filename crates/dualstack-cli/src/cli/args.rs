@@ -43,7 +43,7 @@ pub const RESOLUTION_DELAY: DurationRange = DurationRange {
 
 /// `serve --max-connections`: 1 to 1,000,000.
 pub const MAX_CONNECTIONS: (u64, u64) = (1, 1_000_000);
-/// `reverse --threads`: 1 to 1,024.
+/// `reverse --threads`, `serve --workers`: 1 to 1,024.
 pub const THREADS: (u64, u64) = (1, 1024);
 /// `--first-family-count`: 1 to 64 (RFC 8305 §4).
 pub const FIRST_FAMILY_COUNT: (u64, u64) = (1, 64);

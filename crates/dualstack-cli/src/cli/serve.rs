@@ -26,6 +26,7 @@ const UDP_PORT: u16 = 2323;
   dualstack serve                                  # line :2323, HTTP :8080, UDP :2323, both families
   dualstack serve --http 127.0.0.1:8080 --http '[::1]:8080' --line off --udp off
   dualstack serve --listen-mode dual --max-connections 500 --idle-timeout 30s
+  dualstack serve --workers 1 --http 8080 --line off --udp off   # one thread, like nginx worker_processes 1
   dualstack serve --proxy-protocol --trusted-proxy 10.0.0.0/8 --http 8080
 
   curl http://127.0.0.1:8080/       -> 127.0.0.1
@@ -112,6 +113,11 @@ pub struct Args {
     /// Hard timeout of one reverse lookup (1ms to 1day).
     #[arg(long, default_value = default_duration(server::REVERSE_TIMEOUT), value_parser = super::args::timeout, value_name = "DUR")]
     reverse_timeout: Duration,
+    /// Threads that serve connections (default: one per CPU). With 1, everything runs
+    /// on one thread (no work-stealing scheduler, no cross-thread wakeups), as nginx
+    /// with `worker_processes 1`; 1 to 1024.
+    #[arg(long, value_name = "N", value_parser = super::args::count(super::args::THREADS))]
+    workers: Option<usize>,
     /// Logs as JSON lines on stderr (also: --json).
     #[arg(long, alias = "json")]
     json_logs: bool,
@@ -254,8 +260,24 @@ pub fn run(args: Args) -> CliResult {
         return Err(CliError::usage("every service is off: nothing to serve"));
     }
 
-    let rt = runtime()?;
+    let rt = serve_runtime(args.workers)?;
     rt.block_on(serve(cfg, sockets, origin, metrics))
+}
+
+/// The runtime of `serve`: one thread when `workers` is 1, else a work-stealing pool of
+/// `workers` threads (default: one per CPU).
+fn serve_runtime(workers: Option<usize>) -> Result<tokio::runtime::Runtime, CliError> {
+    let rt = match workers {
+        Some(1) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        Some(n) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build(),
+        None => return runtime(),
+    };
+    rt.map_err(|e| CliError::failure(format!("cannot start the async runtime: {e}")))
 }
 
 async fn serve(

@@ -16,6 +16,19 @@ pub(crate) fn peek_now(socket: &impl AsRawFd, buf: &mut [u8]) -> io::Result<usiz
     .map_err(io::Error::from)
 }
 
+/// Send `bufs` with `MSG_MORE` (Linux: hold a partial segment until more data or the
+/// close; elsewhere a plain vectored send).
+pub(crate) fn send_more(
+    socket: &impl std::os::fd::AsFd,
+    bufs: &[io::IoSlice<'_>],
+) -> io::Result<usize> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let flags = libc::MSG_MORE | libc::MSG_NOSIGNAL;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let flags = 0;
+    socket2::SockRef::from(socket).send_vectored_with_flags(bufs, flags)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -104,7 +104,7 @@ impl Server {
                 };
                 // Boxed here and below: a future's size is its largest state, and every idle
                 // connection's task would otherwise carry the PROXY and HTTP states inline.
-                match Box::pin(pp.accept(&mut stream, peer, local, first)).await {
+                match boxed(|| pp.accept(&mut stream, peer, local, first)).await {
                     Ok(o) => {
                         if let Some(proxy) = o.proxy {
                             tracing::info!(%service, client = %o.client, %proxy, "PROXY header");
@@ -129,10 +129,10 @@ impl Server {
             }
         };
         if let Some(r) = &cfg.reverse {
-            facts.reverse = Box::pin(r.lookup(facts.ip)).await.ok();
+            facts.reverse = boxed(|| r.lookup(facts.ip)).await.ok();
         }
         match service {
-            Service::Line => self.line(stream, facts).await,
+            Service::Line => boxed(|| self.line(stream, facts)).await,
             _ => self.http(stream, facts).await,
         }
         self.inner.counters.released.fetch_add(1, Ordering::Relaxed);
@@ -210,15 +210,17 @@ impl Server {
                 };
             }
             // Boxed: hyper's state lives in this allocation only while it runs.
-            let served = Box::pin(http::serve_stream(
-                stream,
-                std::mem::take(&mut prefix),
-                &facts,
-                cfg,
-                &mut phase,
-                counters,
-                observer,
-            ))
+            let served = boxed(|| {
+                http::serve_stream(
+                    stream,
+                    std::mem::take(&mut prefix),
+                    &facts,
+                    cfg,
+                    &mut phase,
+                    counters,
+                    observer,
+                )
+            })
             .await;
             match served {
                 Ok(None) => return,
@@ -244,4 +246,12 @@ impl Server {
             e => tracing::debug!(error = %e, "connection error"),
         }
     }
+}
+
+/// A future built and boxed here, outside the calling `async fn`: `Box::pin(f(..))` written
+/// in an `async fn` builds the future in that function's own state first, so the
+/// connection task (which every idle connection keeps) would still be as large as the
+/// largest phase it boxes (1.4 KB instead of a few hundred bytes).
+fn boxed<F: std::future::Future>(make: impl FnOnce() -> F) -> std::pin::Pin<Box<F>> {
+    Box::pin(make())
 }

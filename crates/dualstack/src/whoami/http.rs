@@ -21,6 +21,7 @@
 //! connection, and keeps both while a keep-alive connection idles).
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
@@ -153,6 +154,10 @@ struct Shared {
     closing: AtomicBool,
     /// Park: the next read reports an end of stream so hyper finishes at an idle point.
     park: AtomicBool,
+    /// The response being written is the connection's last (the request or the server
+    /// said `Connection: close`): it is held in the kernel (`MSG_MORE`) until the close
+    /// that follows, which sends it and the FIN in one segment.
+    last: AtomicBool,
 }
 
 impl Shared {
@@ -253,6 +258,7 @@ pub(crate) async fn serve_stream(
         unanswered: AtomicBool::new(!prefix.is_empty()),
         closing: AtomicBool::new(false),
         park: AtomicBool::new(false),
+        last: AtomicBool::new(false),
     });
     let io = ConnIo {
         stream,
@@ -311,6 +317,9 @@ async fn run_hyper(
         }
         if svc_shared.closing.load(Ordering::Relaxed) {
             resp.headers_mut().insert(header::CONNECTION, CLOSE);
+            svc_shared.last.store(true, Ordering::Relaxed);
+        } else if wants_close(&req) {
+            svc_shared.last.store(true, Ordering::Relaxed);
         }
         std::future::ready(Ok::<_, Infallible>(resp))
     });
@@ -400,28 +409,47 @@ pub(crate) enum First {
 const FIRST_READ: usize = 1024;
 
 /// Wait for a connection's first bytes and read them (at most [`FIRST_READ`]), a real
-/// read: Tokio reports an accepted socket readable before any data came. The buffer
-/// exists only once data is there. At shutdown, bytes already received are still read.
+/// read: Tokio reports an accepted socket readable before any data came. No buffer exists
+/// until data is there, and then one of the data's size. At shutdown, bytes already
+/// received are still read.
+///
+/// Small on purpose (it is the state every idle connection keeps): readiness is polled on
+/// the stream itself, not through a `readable()` future and its waiter node.
 pub(crate) async fn first_bytes(
     stream: &TcpStream,
     timeout: Duration,
     phase: &mut watch::Receiver<Phase>,
 ) -> First {
-    let sleep = tokio::time::sleep(crate::deadline::capped(timeout));
-    tokio::pin!(sleep);
-    let mut stopping = false;
+    let mut sleep = std::pin::pin!(tokio::time::sleep(crate::deadline::capped(timeout)));
     loop {
+        let mut stopping = *phase.borrow_and_update() != Phase::Running;
         if !stopping {
-            tokio::select! {
-                r = stream.readable() => if let Err(e) = r { return First::Failed(e) },
-                () = sleep.as_mut() => return First::TimedOut,
-                _ = phase.wait_for(|p| *p != Phase::Running) => stopping = true,
+            let mut changed = std::pin::pin!(phase.changed());
+            let woke = std::future::poll_fn(|cx| {
+                if let Poll::Ready(r) = stream.poll_read_ready(cx) {
+                    return Poll::Ready(Woke::Readable(r));
+                }
+                if Future::poll(sleep.as_mut(), cx).is_ready() {
+                    return Poll::Ready(Woke::TimedOut);
+                }
+                Future::poll(changed.as_mut(), cx).map(|r| match r {
+                    Ok(()) => Woke::Phase,
+                    Err(_) => Woke::ServerGone,
+                })
+            })
+            .await;
+            match woke {
+                Woke::Readable(Ok(())) => {}
+                Woke::Readable(Err(e)) => return First::Failed(e),
+                Woke::TimedOut => return First::TimedOut,
+                // Look at the phase again.
+                Woke::Phase => continue,
+                Woke::ServerGone => stopping = true,
             }
         }
-        let mut buf = Vec::with_capacity(FIRST_READ);
-        match stream.try_read_buf(&mut buf) {
-            Ok(0) => return First::Closed,
-            Ok(_) => return First::Data(buf),
+        match read_first(stream) {
+            Ok(b) if b.is_empty() => return First::Closed,
+            Ok(b) => return First::Data(b),
             // Nothing received: at shutdown that means close at once.
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 if stopping {
@@ -433,7 +461,59 @@ pub(crate) async fn first_bytes(
     }
 }
 
+/// What ended a wait in [`first_bytes`].
+enum Woke {
+    Readable(io::Result<()>),
+    TimedOut,
+    Phase,
+    ServerGone,
+}
+
+/// Read what has arrived (at most [`FIRST_READ`]) into a buffer of its size; empty at the
+/// end of the stream. A plain function, so the read buffer is on its stack, not in the
+/// state of the caller's future.
+fn read_first(stream: &TcpStream) -> io::Result<Vec<u8>> {
+    let mut buf = [0u8; FIRST_READ];
+    let n = stream.try_read(&mut buf)?;
+    Ok(buf[..n].to_vec())
+}
+
 const CLOSE: HeaderValue = HeaderValue::from_static("close");
+
+/// Whether hyper will close the connection after answering `req`: the request says
+/// `Connection: close`, or it is HTTP/1.0 without `Connection: keep-alive`.
+fn wants_close<B>(req: &Request<B>) -> bool {
+    let has = |token: &str| {
+        req.headers().get_all(header::CONNECTION).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    if req.version() <= http::Version::HTTP_10 {
+        !has("keep-alive")
+    } else {
+        has("close")
+    }
+}
+
+/// Write `bufs` with `MSG_MORE`: the kernel holds the bytes until more come or the socket
+/// is closed, so a last response and the FIN leave in one segment (one packet and one ACK
+/// less per connection).
+fn poll_send_more(
+    stream: &TcpStream,
+    cx: &mut Context<'_>,
+    bufs: &[io::IoSlice<'_>],
+) -> Poll<io::Result<usize>> {
+    loop {
+        std::task::ready!(stream.poll_write_ready(cx))?;
+        match stream.try_io(tokio::io::Interest::WRITABLE, || {
+            crate::sys::socket::send_more(stream, bufs)
+        }) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            r => return Poll::Ready(r),
+        }
+    }
+}
 
 impl AsyncRead for ConnIo {
     fn poll_read(
@@ -481,7 +561,11 @@ impl AsyncWrite for ConnIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let r = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        let r = if self.shared.last.load(Ordering::Relaxed) {
+            poll_send_more(&self.stream, cx, bufs)
+        } else {
+            Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        };
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
             self.shared.on_write();
         }
@@ -522,6 +606,26 @@ mod tests {
             .unwrap()
             .to_bytes();
         String::from_utf8(b.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn which_requests_end_their_connection() {
+        let req = |v: http::Version, conn: &[&str]| {
+            let mut b = Request::builder().version(v).uri("/");
+            for c in conn {
+                b = b.header(header::CONNECTION, *c);
+            }
+            b.body(()).unwrap()
+        };
+        use http::Version;
+        assert!(!wants_close(&req(Version::HTTP_11, &[])));
+        assert!(wants_close(&req(Version::HTTP_11, &["close"])));
+        assert!(wants_close(&req(Version::HTTP_11, &["Keep-Alive, Close"])));
+        assert!(wants_close(&req(Version::HTTP_11, &["upgrade", "close"])));
+        assert!(!wants_close(&req(Version::HTTP_11, &["closed"])));
+        assert!(wants_close(&req(Version::HTTP_10, &[])));
+        assert!(!wants_close(&req(Version::HTTP_10, &["keep-alive"])));
+        assert!(wants_close(&req(Version::HTTP_09, &[])));
     }
 
     #[test]
