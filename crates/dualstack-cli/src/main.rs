@@ -11,6 +11,7 @@ fn main() -> std::process::ExitCode {
 /// buffers a keep-alive connection frees when it parks leave whole pages free instead of
 /// holes between the blocks that stay (glibc: 6.0 KB of RSS per parked connection,
 /// jemalloc: 1.x KB; README "Serve performance").
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
@@ -18,5 +19,6 @@ static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// freed pages back to the OS after about a second (`dirty_decay_ms`) instead of the
 /// default ten, and without the intermediate lazy-free state (`muzzy_decay_ms:0`), so RSS
 /// falls soon after a burst of connections closes.
+#[cfg(feature = "jemalloc")]
 #[export_name = "_rjem_malloc_conf"]
 pub static MALLOC_CONF: &u8 = &b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0"[0];
