@@ -2,7 +2,7 @@
 //! PROXY and reverse-DNS phases, then the line or HTTP service.
 //!
 //! An HTTP connection gets no hyper state until its first bytes have arrived: a real read
-//! into a short-lived small buffer (`readable()` alone is no proof, since Tokio reports an
+//! into a buffer of the data's size (`readable()` alone is no proof, since Tokio reports an
 //! accepted socket readable before any data came), replayed to hyper.
 
 use std::sync::atomic::Ordering;
@@ -249,9 +249,10 @@ impl Server {
 }
 
 /// A future built and boxed here, outside the calling `async fn`: `Box::pin(f(..))` written
-/// in an `async fn` builds the future in that function's own state first, so the
+/// in an `async fn` may build the future in that function's own state first, so the
 /// connection task (which every idle connection keeps) would still be as large as the
-/// largest phase it boxes (1.4 KB instead of a few hundred bytes).
+/// largest phase it boxes. (With this and `first_bytes` polling readiness directly, the
+/// connection future went from 1.4-1.7 KB to 1,152 B, in release.)
 fn boxed<F: std::future::Future>(make: impl FnOnce() -> F) -> std::pin::Pin<Box<F>> {
     Box::pin(make())
 }
