@@ -176,28 +176,53 @@ rps() { # url [wrk args] → requests/s; errors are reported on stderr
     awk '/Requests\/sec/ {print $2}' <<<"$out"
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+TICK=$(getconf CLK_TCK)
+cpu_ticks() { # utime + stime of the given pids (every thread)
+    local t=0 p
+    for p in "$@"; do
+        t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+    done
+    echo "$t"
+}
+round() { # "pids" url [wrk args] → "requests/s server-CPU-µs-per-request"
+    local pids=$1 url=$2
+    shift 2
+    local t0 t1 r
+    # shellcheck disable=SC2086
+    t0=$(cpu_ticks $pids)
+    r=$(rps "$url" "$@")
+    # shellcheck disable=SC2086
+    t1=$(cpu_ticks $pids)
+    echo "$r $(awk -v t=$((t1 - t0)) -v hz="$TICK" -v r="$r" -v d="$DURATION" \
+        'BEGIN {print (r > 0) ? t / hz * 1e6 / (r * d) : 0}')"
+}
+col() { tr ' ' '\n' <<<"$1" | awk -v c="$2" 'NR % 2 == c'; } # "r u r u ..." → the r (1) or u (0)
 
 if [ -z "${SKIP_RPS:-}" ]; then
     echo
     echo "HTTP whoami, wrk -t1 -c$CONNS -d${DURATION}s on CPU $CLIENT_CPU, servers on CPU $SERVER_CPU (1 worker each)"
     echo "median of $ROUNDS alternating rounds; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-    printf '%-10s %-11s %11s %11s %11s %8s %8s\n' family mode "nginx r/s" "Go r/s" "ours r/s" "ours/ngx" "Go/ngx"
+    echo "(µs: the server's CPU time, user + system, per request)"
+    printf '%-10s %-11s %10s %10s %10s %8s %8s %8s %8s %8s\n' family mode "nginx r/s" "Go r/s" \
+        "ours r/s" "ours/ngx" "Go/ngx" "ngx µs" "Go µs" "ours µs"
+    npids=$(nginx_pids)
     for host in 127.0.0.1 "[::1]"; do
         for mode in keep-alive close; do
             hdr=()
             [ "$mode" = close ] && hdr=(-H "Connection: close")
-            n=() g=() o=()
+            n="" g="" o=""
             for _ in $(seq "$ROUNDS"); do
-                n+=("$(rps "http://$host:$NPORT/" "${hdr[@]}")")
-                g+=("$(rps "http://$host:$GPORT/" "${hdr[@]}")")
-                o+=("$(rps "http://$host:$OPORT/" "${hdr[@]}")")
+                n+=" $(round "$npids" "http://$host:$NPORT/" "${hdr[@]}")"
+                g+=" $(round "$GOPID" "http://$host:$GPORT/" "${hdr[@]}")"
+                o+=" $(round "$OURS" "http://$host:$OPORT/" "${hdr[@]}")"
             done
-            nm=$(printf '%s\n' "${n[@]}" | median)
-            gm=$(printf '%s\n' "${g[@]}" | median)
-            om=$(printf '%s\n' "${o[@]}" | median)
-            printf '%-10s %-11s %11.0f %11.0f %11.0f %7.2fx %7.2fx\n' "$host" "$mode" "$nm" "$gm" "$om" \
+            n=${n# } g=${g# } o=${o# }
+            nm=$(col "$n" 1 | median) gm=$(col "$g" 1 | median) om=$(col "$o" 1 | median)
+            nu=$(col "$n" 0 | median) gu=$(col "$g" 0 | median) ou=$(col "$o" 0 | median)
+            printf '%-10s %-11s %10.0f %10.0f %10.0f %7.2fx %7.2fx %8.2f %8.2f %8.2f\n' "$host" "$mode" \
+                "$nm" "$gm" "$om" \
                 "$(awk -v a="$om" -v b="$nm" 'BEGIN {print a / b}')" \
-                "$(awk -v a="$gm" -v b="$nm" 'BEGIN {print a / b}')"
+                "$(awk -v a="$gm" -v b="$nm" 'BEGIN {print a / b}')" "$nu" "$gu" "$ou"
         done
     done
     echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
