@@ -134,8 +134,22 @@ pub fn warn(msg: impl fmt::Display) {
 
 /// A Tokio runtime for the subcommands that do I/O.
 pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
+    runtime_with_workers(None)
+}
+
+/// A Tokio runtime with `workers` threads: one current thread when 1, else a
+/// work-stealing pool (default: one thread per CPU).
+pub fn runtime_with_workers(workers: Option<usize>) -> Result<tokio::runtime::Runtime, CliError> {
+    let mut b = match workers {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
+    b.enable_all()
         .build()
         .map_err(|e| CliError::failure(format!("cannot start the async runtime: {e}")))
 }

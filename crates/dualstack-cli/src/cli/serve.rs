@@ -13,7 +13,7 @@ use super::connect::default_duration;
 use dualstack::listen::Type;
 use dualstack::whoami::udp::{self as udp_whoami, Rate, ReplyLimits};
 
-use super::{init_tracing, runtime, CliError, CliResult, Exit};
+use super::{init_tracing, runtime_with_workers, CliError, CliResult, Exit};
 
 const LINE_PORT: u16 = 2323;
 const HTTP_PORT: u16 = 8080;
@@ -260,24 +260,8 @@ pub fn run(args: Args) -> CliResult {
         return Err(CliError::usage("every service is off: nothing to serve"));
     }
 
-    let rt = serve_runtime(args.workers)?;
+    let rt = runtime_with_workers(args.workers)?;
     rt.block_on(serve(cfg, sockets, origin, metrics))
-}
-
-/// The runtime of `serve`: one thread when `workers` is 1, else a work-stealing pool of
-/// `workers` threads (default: one per CPU).
-fn serve_runtime(workers: Option<usize>) -> Result<tokio::runtime::Runtime, CliError> {
-    let rt = match workers {
-        Some(1) => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build(),
-        Some(n) => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(n)
-            .enable_all()
-            .build(),
-        None => return runtime(),
-    };
-    rt.map_err(|e| CliError::failure(format!("cannot start the async runtime: {e}")))
 }
 
 async fn serve(

@@ -315,10 +315,11 @@ async fn run_hyper(
                 t.elapsed(),
             );
         }
-        if svc_shared.closing.load(Ordering::Relaxed) {
+        let closing = svc_shared.closing.load(Ordering::Relaxed);
+        if closing {
             resp.headers_mut().insert(header::CONNECTION, CLOSE);
-            svc_shared.last.store(true, Ordering::Relaxed);
-        } else if wants_close(&req) {
+        }
+        if closing || wants_close(&req) {
             svc_shared.last.store(true, Ordering::Relaxed);
         }
         std::future::ready(Ok::<_, Infallible>(resp))
