@@ -143,7 +143,22 @@ async fn ipv4_wildcard_replies_from_the_address_asked() {
 
 #[tokio::test]
 async fn ipv6_wildcard_v6only_replies_from_the_address_asked() {
-    let ports = serve(vec![bind("[::]:0", Some(true))]);
+    // The port's IPv4 side is held for this test by a socket connected elsewhere: no other
+    // test's IPv4 wildcard socket can draw the same port and answer in our server's place
+    // (a CI run got a reply that way), and the kernel gives the guard no datagram from our
+    // client, so the client still gets the ICMP port unreachable.
+    let (_guard, ports) = (0..20)
+        .find_map(|_| {
+            let guard = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+            guard.connect("127.0.0.1:9").unwrap();
+            let port = guard.local_addr().unwrap().port();
+            let v6 = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP)).unwrap();
+            v6.set_only_v6(true).unwrap();
+            let addr: SocketAddr = at("::", port);
+            v6.bind(&addr.into()).ok()?;
+            Some((guard, serve(vec![v6.into()])))
+        })
+        .expect("a port free on both families");
     check_source(at("::1", ports[0])).await;
     // V6ONLY: the IPv4 side of the port is not ours.
     // A connected client learns it at once from the ICMP port unreachable.
