@@ -25,6 +25,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 mod cidr;
 mod registry;
+#[cfg(feature = "server")]
+pub(crate) mod text;
 
 pub use cidr::{Cidr, CidrError, TrustedProxies};
 

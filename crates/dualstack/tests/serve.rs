@@ -66,6 +66,8 @@ async fn until(what: &str, mut f: impl FnMut() -> bool) {
 }
 
 const GET: &[u8] = b"GET /family HTTP/1.1\r\nHost: x\r\n\r\n";
+/// The same route, with a query string: answered by hyper, not by `whoami::fast`.
+const GET_HYPER: &[u8] = b"GET /family?via=hyper HTTP/1.1\r\nHost: x\r\n\r\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_build_no_hyper_connection() {
@@ -82,10 +84,21 @@ async fn idle_connections_build_no_hyper_connection() {
         "idle connections built hyper connections"
     );
 
-    // A request builds exactly one; a second request on it builds none.
+    // Plain GETs are answered without hyper, keep-alive included.
     let mut c = client(addrs[0]);
-    for _ in 0..2 {
+    for _ in 0..3 {
         c.write_all(GET).unwrap();
+        let r = tokio::task::block_in_place(|| read_response(&mut c));
+        assert!(
+            r.starts_with("HTTP/1.1 200") && r.ends_with("IPv4\n"),
+            "{r}"
+        );
+    }
+    assert_eq!(server.stats().http_started, 0, "a plain GET built hyper");
+    // A request for hyper builds exactly one; a second request on it builds none (a plain
+    // GET included: hyper, once built, reads the connection until it parks).
+    for req in [GET_HYPER, GET_HYPER, GET] {
+        c.write_all(req).unwrap();
         let r = tokio::task::block_in_place(|| read_response(&mut c));
         assert!(
             r.starts_with("HTTP/1.1 200") && r.ends_with("IPv4\n"),
@@ -94,9 +107,9 @@ async fn idle_connections_build_no_hyper_connection() {
     }
     assert_eq!(server.stats().http_started, 1);
     // Idle in keep-alive past the park delay: hyper's state is dropped, and the next
-    // request builds a new one on the same connection.
+    // request for hyper builds a new one on the same connection.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    c.write_all(GET).unwrap();
+    c.write_all(GET_HYPER).unwrap();
     let r = tokio::task::block_in_place(|| read_response(&mut c));
     assert!(
         r.starts_with("HTTP/1.1 200") && r.ends_with("IPv4\n"),
@@ -125,11 +138,13 @@ async fn shutdown_answers_requests_already_received() {
     let server = running.server().clone();
     let mut busy: Vec<TcpStream> = (0..10).map(|i| client(addrs[i % addrs.len()])).collect();
     let quiet: Vec<TcpStream> = (0..4).map(|i| client(addrs[i % addrs.len()])).collect();
-    for c in &mut busy {
-        c.write_all(GET).unwrap();
+    // Half the connections are served by hyper, half without (whoami::fast).
+    let request = |i: usize| if i % 2 == 0 { GET } else { GET_HYPER };
+    for (i, c) in busy.iter_mut().enumerate() {
+        c.write_all(request(i)).unwrap();
     }
     // The server runs on this thread: it answers the first requests while we wait.
-    until("first requests", || server.stats().http_started == 10).await;
+    until("first requests", || server.stats().http_started == 5).await;
     let readers: Vec<_> = busy
         .into_iter()
         .map(|mut c| {
@@ -149,8 +164,8 @@ async fn shutdown_answers_requests_already_received() {
         );
     }
     tokio::time::sleep(Duration::from_millis(100)).await; // now idle in keep-alive
-    for c in &mut busy {
-        c.write_all(GET).unwrap();
+    for (i, c) in busy.iter_mut().enumerate() {
+        c.write_all(request(i)).unwrap();
     }
     // Wait until the kernel has queued the requests, without letting the server run.
     std::thread::sleep(Duration::from_millis(100));
@@ -174,10 +189,10 @@ async fn shutdown_answers_requests_already_received() {
             })
             .collect::<Vec<_>>()
     });
-    for (r, eof) in answered.await.unwrap() {
+    for (i, (r, eof)) in answered.await.unwrap().into_iter().enumerate() {
         assert!(
             r.starts_with("HTTP/1.1 200"),
-            "request lost at shutdown: {r:?}"
+            "request {i} lost at shutdown: {r:?}"
         );
         assert!(r.contains("connection: close"), "{r}");
         assert!(eof, "connection kept open after Connection: close");

@@ -16,6 +16,15 @@ pub(crate) fn peek_now(socket: &impl AsRawFd, buf: &mut [u8]) -> io::Result<usiz
     .map_err(io::Error::from)
 }
 
+/// Read what has already arrived on a stream socket into `buf`, without waiting:
+/// `recv(2)` with `MSG_DONTWAIT`, whatever an event loop believes about the socket's
+/// readiness. Nothing there yet is [`io::ErrorKind::WouldBlock`]; 0 is the end of the
+/// stream.
+pub(crate) fn recv_now(socket: &impl AsRawFd, buf: &mut [u8]) -> io::Result<usize> {
+    use nix::sys::socket::{recv, MsgFlags};
+    recv(socket.as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT).map_err(io::Error::from)
+}
+
 /// Send `bufs` with `MSG_MORE` (Linux: hold a partial segment until more data or the
 /// close; elsewhere a plain vectored send).
 pub(crate) fn send_more(

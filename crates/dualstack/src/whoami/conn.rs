@@ -2,7 +2,7 @@
 //! PROXY and reverse-DNS phases, then the line or HTTP service.
 //!
 //! An HTTP connection gets no hyper state until its first bytes have arrived: a real read
-//! into a buffer of the data's size (`readable()` alone is no proof, since Tokio reports an
+//! (`readable()` alone is no proof, since Tokio reports an
 //! accepted socket readable before any data came), replayed to hyper.
 
 use std::sync::atomic::Ordering;
@@ -13,6 +13,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use super::fast;
 use super::http::{self, first_bytes, First, HttpError, Phase};
 use super::line;
 use super::observe::Refused;
@@ -208,6 +209,23 @@ impl Server {
                         Some((_, why)) => return self.http_ended(why),
                     },
                 };
+            }
+            let closing = *phase.borrow() != Phase::Running;
+            // No clock read per request unless someone records durations.
+            let t = observer.as_ref().map(|_| StdInstant::now());
+            if let Some(reply) = fast::reply(&prefix, &facts, closing) {
+                if let (Some(o), Some(t)) = (observer, t) {
+                    o.request(reply.route, 200, facts.family, t.elapsed());
+                }
+                if let Err(e) = boxed(|| fast::send(&stream, &reply, cfg.idle_timeout)).await {
+                    return tracing::debug!(error = %e, "write failed");
+                }
+                if reply.last {
+                    return;
+                }
+                prefix = Vec::new();
+                wait = Some(http::after_response(cfg));
+                continue;
             }
             // Boxed: hyper's state lives in this allocation only while it runs.
             let served = boxed(|| {

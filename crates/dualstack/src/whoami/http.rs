@@ -44,28 +44,89 @@ use tokio::time::Instant;
 use super::observe::{route_label, Observer};
 use super::server::Counters;
 use super::Facts;
+use crate::addr::Family;
 use crate::deadline::Later;
 
-const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
-const JSON: HeaderValue = HeaderValue::from_static("application/json");
+const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
+const TEXT: HeaderValue = HeaderValue::from_static(TEXT_PLAIN);
 const ALLOW: HeaderValue = HeaderValue::from_static("GET, HEAD");
+
+/// A whoami path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// `/`
+    Root,
+    /// `/ip`
+    Ip,
+    /// `/family`
+    Family,
+    /// `/json`
+    Json,
+}
+
+impl Route {
+    /// The route of a request path (no query), `None` for any other path.
+    pub(crate) fn of(path: &str) -> Option<Route> {
+        match path {
+            "/" => Some(Route::Root),
+            "/ip" => Some(Route::Ip),
+            "/family" => Some(Route::Family),
+            "/json" => Some(Route::Json),
+            _ => None,
+        }
+    }
+
+    /// The path, as a metrics label.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Route::Root => "/",
+            Route::Ip => "/ip",
+            Route::Family => "/family",
+            Route::Json => "/json",
+        }
+    }
+}
+
+/// Append the body of a route's `200` reply to `out`; returns its content type.
+pub(crate) fn write_body(route: Route, facts: &Facts, out: &mut Vec<u8>) -> &'static str {
+    match route {
+        Route::Root | Route::Ip => {
+            crate::addr::text::push_ip(out, facts.ip);
+            out.push(b'\n');
+            TEXT_PLAIN
+        }
+        Route::Family => {
+            out.extend_from_slice(match facts.family {
+                Family::V4 => b"IPv4",
+                Family::V6 => b"IPv6",
+            });
+            out.push(b'\n');
+            TEXT_PLAIN
+        }
+        Route::Json => {
+            out.extend_from_slice(facts.to_json().as_bytes());
+            out.push(b'\n');
+            "application/json"
+        }
+    }
+}
 
 /// The reply to one request, from the client's [`Facts`]. Pure: no I/O.
 pub fn route(method: &Method, path: &str, facts: &Facts) -> Response<Full<Bytes>> {
-    let (ctype, body) = match path {
-        "/" | "/ip" => (TEXT, format!("{}\n", facts.ip)),
-        "/family" => (TEXT, format!("{}\n", facts.family)),
-        "/json" => (JSON, facts.to_json() + "\n"),
-        _ => return plain(StatusCode::NOT_FOUND, "not found\n"),
+    let Some(route) = Route::of(path) else {
+        return plain(StatusCode::NOT_FOUND, "not found\n");
     };
     if method != Method::GET && method != Method::HEAD {
         let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
         r.headers_mut().insert(header::ALLOW, ALLOW);
         return r;
     }
+    let mut body = Vec::new();
+    let ctype = write_body(route, facts, &mut body);
     // hyper sends no body for HEAD but keeps Content-Length, as RFC 9110 §9.3.2 asks.
     let mut r = Response::new(Full::new(Bytes::from(body)));
-    r.headers_mut().insert(header::CONTENT_TYPE, ctype);
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
     r
 }
 
@@ -133,6 +194,26 @@ pub(crate) enum Phase {
     Cut,
 }
 
+/// The idle timeout from the last I/O or the header timeout from the start of the current
+/// request, whichever ends first.
+fn deadline(last_io: Instant, head_start: Instant, cfg: &HttpConfig) -> (Instant, HttpError) {
+    // User-given durations: saturate instead of overflowing (`--idle-timeout 1000y`).
+    let idle = last_io.later(cfg.idle_timeout);
+    let head = head_start.later(cfg.header_timeout);
+    if head <= idle {
+        (head, HttpError::HeadTimeout(cfg.header_timeout))
+    } else {
+        (idle, HttpError::Idle(cfg.idle_timeout))
+    }
+}
+
+/// The deadline for the next request on a keep-alive connection that has just written a
+/// response.
+pub(crate) fn after_response(cfg: &HttpConfig) -> (Instant, HttpError) {
+    let now = Instant::now();
+    deadline(now, now, cfg)
+}
+
 /// What the connection's I/O has seen, shared between the I/O object (owned by hyper) and
 /// the connection's own loop (its single timer and the shutdown decision). One
 /// allocation per connection that has sent something; none for connections that have
@@ -188,14 +269,7 @@ impl Shared {
     /// The one deadline of the connection: idle timeout or header timeout, whichever is
     /// first.
     fn deadline(&self, cfg: &HttpConfig) -> (Instant, HttpError) {
-        // User-given durations: saturate instead of overflowing (`--idle-timeout 1000y`).
-        let idle = self.at(&self.last_io).later(cfg.idle_timeout);
-        let head = self.at(&self.head_start).later(cfg.header_timeout);
-        if head <= idle {
-            (head, HttpError::HeadTimeout(cfg.header_timeout))
-        } else {
-            (idle, HttpError::Idle(cfg.idle_timeout))
-        }
+        deadline(self.at(&self.last_io), self.at(&self.head_start), cfg)
     }
 
     /// When an idle keep-alive connection's hyper state is dropped.
@@ -448,7 +522,7 @@ pub(crate) async fn first_bytes(
                 Woke::ServerGone => stopping = true,
             }
         }
-        match read_first(stream) {
+        match read_first(stream, stopping) {
             Ok(b) if b.is_empty() => return First::Closed,
             Ok(b) => return First::Data(b),
             // Nothing received: at shutdown that means close at once.
@@ -470,13 +544,25 @@ enum Woke {
     ServerGone,
 }
 
-/// Read what has arrived (at most [`FIRST_READ`]) into a buffer of its size; empty at the
-/// end of the stream. A plain function, so the read buffer is on its stack, not in the
-/// state of the caller's future.
-fn read_first(stream: &TcpStream) -> io::Result<Vec<u8>> {
-    let mut buf = [0u8; FIRST_READ];
-    let n = stream.try_read(&mut buf)?;
-    Ok(buf[..n].to_vec())
+/// Read what has arrived (at most [`FIRST_READ`]); empty at the end of the stream. A plain
+/// function, so no read buffer is ever part of the state of the caller's future.
+///
+/// `ask_kernel`: read even if Tokio has not seen the socket readable yet. At shutdown the
+/// phase change can wake the task before the runtime has polled for the data's event, and
+/// Tokio's `try_read` would then report "nothing there" without asking, so a request
+/// already received would be closed unanswered (and the unread bytes turn the close into
+/// a reset).
+fn read_first(stream: &TcpStream, ask_kernel: bool) -> io::Result<Vec<u8>> {
+    if ask_kernel {
+        let mut buf = [0u8; FIRST_READ];
+        let n = crate::sys::socket::recv_now(stream, &mut buf)?;
+        return Ok(buf[..n].to_vec());
+    }
+    // Into spare capacity: no zeroing, no copy. The buffer lives until the request is
+    // answered (or handed to hyper), never while the connection idles.
+    let mut buf = Vec::with_capacity(FIRST_READ);
+    stream.try_read_buf(&mut buf)?;
+    Ok(buf)
 }
 
 const CLOSE: HeaderValue = HeaderValue::from_static("close");

@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use crate::addr::{unmap, unmap_socket, Family};
 
 mod conn;
+mod fast;
 pub mod http;
 pub mod line;
 pub mod observe;

@@ -63,13 +63,7 @@ impl fmt::Display for Refused {
 /// The route label of an HTTP request path: one of the whoami routes, or `other` (so a
 /// client cannot create label values at will).
 pub fn route_label(path: &str) -> &'static str {
-    match path {
-        "/" => "/",
-        "/ip" => "/ip",
-        "/family" => "/family",
-        "/json" => "/json",
-        _ => "other",
-    }
+    super::http::Route::of(path).map_or("other", super::http::Route::label)
 }
 
 /// Receives a server's events. Every method has an empty default.
