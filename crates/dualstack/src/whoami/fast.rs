@@ -314,6 +314,47 @@ mod tests {
         assert_eq!(n, 24);
     }
 
+    proptest::proptest! {
+        // About one request in ten is answered here.
+        #![proptest_config(proptest::test_runner::Config::with_cases(2048))]
+        /// Requests built from the parts that decide the path taken: whenever this module
+        /// answers one, hyper answers it with the same bytes.
+        #[test]
+        fn any_request_answered_here_is_answered_as_hyper_would(
+            // Weighted towards requests answered here (listed more than once).
+            method in proptest::sample::select(vec!["GET", "GET", "HEAD", "POST", "get"]),
+            path in proptest::sample::select(vec!["/", "/ip", "/family", "/json", "/json",
+                                                  "/x", "/?a", "/ip#f", "*"]),
+            version in proptest::sample::select(vec!["HTTP/1.1", "HTTP/1.1", "HTTP/1.0",
+                                                     "HTTP/2.0"]),
+            headers in proptest::collection::vec(proptest::sample::select(vec![
+                "Host: x", "host:x", "Connection: close", "connection: keep-alive",
+                "Connection: Keep-Alive, close", "Connection: upgrade", "Connection: close, TE",
+                "Connection:", "Content-Length: 0", "Transfer-Encoding: chunked",
+                "Expect: 100-continue", "Upgrade: websocket", "X-A: \u{e9}", "X-B:  v  ",
+                "Bad Name: x", "X-C: a\tb",
+            ]), 0..4),
+            closing in proptest::bool::ANY,
+            ipv6 in proptest::bool::ANY,
+        ) {
+            let mut req = format!("{method} {path} {version}\r\n");
+            for h in &headers {
+                req.push_str(h);
+                req.push_str("\r\n");
+            }
+            req.push_str("\r\n");
+            let peer = if ipv6 { "[2001:db8::7]:5000" } else { "192.0.2.7:5000" };
+            let facts = Facts::new(peer.parse().unwrap(), "[::1]:8080".parse().unwrap());
+            if let Some(ours) = reply(req.as_bytes(), &facts, closing) {
+                let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+                let theirs = rt.block_on(hyper_reply(req.as_bytes(), &facts, closing));
+                proptest::prop_assert_eq!(blank_date(&ours.bytes), theirs, "{:?}", req);
+                let closes = closing || headers.iter().any(|h| h.ends_with("close"));
+                proptest::prop_assert_eq!(ours.last, closes, "{:?}", req);
+            }
+        }
+    }
+
     #[test]
     fn decimal() {
         for n in [0, 7, 10, 74, 1234, usize::MAX] {
