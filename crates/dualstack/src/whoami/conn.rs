@@ -35,20 +35,41 @@ impl Server {
                 over = ?s.last.duration_since(s.first),
                 "connection limit reached; more connections closed");
         };
+        // One timer for the whole loop, polled only while a refusal summary is due: no
+        // timer entry, clock read or shutdown waiter per accepted connection.
+        let flush = tokio::time::sleep_until(Instant::now());
+        tokio::pin!(flush);
+        let mut flush_at = None;
         loop {
-            let flush = refusals
-                .flush_at()
-                .map(Instant::from_std)
-                .unwrap_or_else(|| Instant::now() + WARN_INTERVAL * 3600);
+            if *phase.borrow_and_update() != Phase::Running {
+                break;
+            }
+            let due = refusals.flush_at();
+            if due != flush_at {
+                flush_at = due;
+                if let Some(at) = due {
+                    flush.as_mut().reset(Instant::from_std(at));
+                }
+            }
             let acc = tokio::select! {
+                biased;
                 a = listeners.accept() => a,
-                () = tokio::time::sleep_until(flush) => {
-                    if let Some(s) = refusals.flush(StdInstant::now()) {
-                        summary(s);
+                r = phase.changed() => {
+                    if r.is_err() {
+                        break;
                     }
                     continue;
                 }
-                _ = phase.wait_for(|p| *p != Phase::Running) => break,
+                () = &mut flush, if flush_at.is_some() => {
+                    match refusals.flush(StdInstant::now()) {
+                        Some(s) => summary(s),
+                        // Tokio's timer ran ahead of the std clock: look again shortly.
+                        None => flush
+                            .as_mut()
+                            .reset(Instant::now() + std::time::Duration::from_millis(1)),
+                    }
+                    continue;
+                }
             };
             let Some(acc) = acc else {
                 tracing::error!(%service, "every listening socket failed; {service} service stopped");
