@@ -22,6 +22,7 @@ use super::ratelimit::{Suppressed, Throttle, WARN_INTERVAL};
 use super::server::{Server, Service};
 use super::Facts;
 use crate::addr::Family;
+use crate::deadline::Later;
 use crate::listen::{Accepted, Listeners};
 
 impl Server {
@@ -209,11 +210,11 @@ impl Server {
         let mut wait: Option<(Instant, HttpError)> = None;
         loop {
             if prefix.is_empty() {
-                let left = match &wait {
-                    None => cfg.header_timeout,
-                    Some((at, _)) => at.saturating_duration_since(Instant::now()),
+                let until = match &wait {
+                    None => Instant::now().later(cfg.header_timeout),
+                    Some((at, _)) => *at,
                 };
-                prefix = match first_bytes(&stream, left, &mut phase).await {
+                prefix = match first_bytes(&stream, until, &mut phase).await {
                     First::Data(b) => b,
                     First::Closed | First::Shutdown => return,
                     First::Failed(e) => {

@@ -483,19 +483,19 @@ pub(crate) enum First {
 /// is read by hyper.
 const FIRST_READ: usize = 1024;
 
-/// Wait for a connection's first bytes and read them (at most [`FIRST_READ`]), a real
-/// read: Tokio reports an accepted socket readable before any data came. No buffer exists
-/// until data is there, and then one of the data's size. At shutdown, bytes already
-/// received are still read.
+/// Wait until `until` for a connection's first bytes and read them (at most
+/// [`FIRST_READ`]), a real read: Tokio reports an accepted socket readable before any data
+/// came. No buffer exists until data is there. At shutdown, bytes already received are
+/// still read.
 ///
 /// Small on purpose (it is the state every idle connection keeps): readiness is polled on
 /// the stream itself, not through a `readable()` future and its waiter node.
 pub(crate) async fn first_bytes(
     stream: &TcpStream,
-    timeout: Duration,
+    until: Instant,
     phase: &mut watch::Receiver<Phase>,
 ) -> First {
-    let mut sleep = std::pin::pin!(tokio::time::sleep(crate::deadline::capped(timeout)));
+    let mut sleep = std::pin::pin!(tokio::time::sleep_until(until));
     loop {
         let mut stopping = *phase.borrow_and_update() != Phase::Running;
         if !stopping {
@@ -561,7 +561,17 @@ fn read_first(stream: &TcpStream, ask_kernel: bool) -> io::Result<Vec<u8>> {
     // Into spare capacity: no zeroing, no copy. The buffer lives until the request is
     // answered (or handed to hyper), never while the connection idles.
     let mut buf = Vec::with_capacity(FIRST_READ);
-    stream.try_read_buf(&mut buf)?;
+    let n = stream.try_read_buf(&mut buf)?;
+    if 0 < n && n < FIRST_READ {
+        // A short read drained the socket (as Tokio's own `poll_read` and nginx assume
+        // with edge-triggered epoll). Tokio's `try_read` forgets readiness only on
+        // `EAGAIN`, so the next wait would begin with a `recv` bound to fail: about one
+        // keep-alive request in three paid that syscall (strace). Clearing is safe:
+        // Tokio keeps readiness from any epoll event newer than the one this read used.
+        let _ = stream.try_io(tokio::io::Interest::READABLE, || {
+            Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock))
+        });
+    }
     Ok(buf)
 }
 
