@@ -18,7 +18,9 @@
 //! hyper is involved only once a connection has sent its first bytes: those are read by
 //! the caller into a short-lived buffer and replayed to hyper, so an idle connection holds
 //! no HTTP state or buffers (hyper allocates 8 KiB to read and 8 KiB to write per
-//! connection, and keeps both while a keep-alive connection idles).
+//! connection, and keeps both while a keep-alive connection idles). A plain `GET` or
+//! `HEAD` of a whoami path in HTTP/1.1 is answered from those bytes without hyper at all,
+//! with the bytes hyper would send (`whoami::fast`).
 
 use std::convert::Infallible;
 use std::future::Future;

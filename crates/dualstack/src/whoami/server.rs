@@ -139,7 +139,8 @@ pub struct Stats {
     /// TCP connections refused at the connection cap.
     pub refused: u64,
     /// HTTP connections that got a hyper connection (and its buffers): only those that
-    /// sent bytes.
+    /// sent a request hyper must answer (a plain `GET` or `HEAD` of a whoami path in
+    /// HTTP/1.1 is answered without one).
     pub http_started: u64,
     /// TCP connections open now.
     pub active: u64,
