@@ -547,7 +547,8 @@ enum Woke {
 }
 
 /// Read what has arrived (at most [`FIRST_READ`]); empty at the end of the stream. A plain
-/// function, so no read buffer is ever part of the state of the caller's future.
+/// function, so the read buffer is on its stack, never part of the state of the caller's
+/// future.
 ///
 /// `ask_kernel`: read even if Tokio has not seen the socket readable yet. At shutdown the
 /// phase change can wake the task before the runtime has polled for the data's event, and
@@ -555,26 +556,28 @@ enum Woke {
 /// already received would be closed unanswered (and the unread bytes turn the close into
 /// a reset).
 fn read_first(stream: &TcpStream, ask_kernel: bool) -> io::Result<Vec<u8>> {
+    let mut buf = [0u8; FIRST_READ];
+    let mut n = 0;
     if ask_kernel {
-        let mut buf = [0u8; FIRST_READ];
-        let n = crate::sys::socket::recv_now(stream, &mut buf)?;
+        n = crate::sys::socket::recv_now(stream, &mut buf)?;
         return Ok(buf[..n].to_vec());
     }
-    // Into spare capacity: no zeroing, no copy. The buffer lives until the request is
-    // answered (or handed to hyper), never while the connection idles.
-    let mut buf = Vec::with_capacity(FIRST_READ);
-    let n = stream.try_read_buf(&mut buf)?;
-    if 0 < n && n < FIRST_READ {
-        // A short read drained the socket (as Tokio's own `poll_read` and nginx assume
-        // with edge-triggered epoll). Tokio's `try_read` forgets readiness only on
-        // `EAGAIN`, so the next wait would begin with a `recv` bound to fail: about one
-        // keep-alive request in three paid that syscall (strace). Clearing is safe:
-        // Tokio keeps readiness from any epoll event newer than the one this read used.
-        let _ = stream.try_io(tokio::io::Interest::READABLE, || {
-            Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock))
-        });
+    // A short read drained the socket (as Tokio's own `poll_read` and nginx assume with
+    // edge-triggered epoll): report it to Tokio as "would block" so it forgets the
+    // readiness this read used. Otherwise the wait for the next keep-alive request began
+    // with a `recv` bound to fail (strace: one request in three paid it). Tokio clears
+    // only the readiness it saw before the closure ran, never a newer epoll event.
+    let read = stream.try_io(tokio::io::Interest::READABLE, || {
+        n = crate::sys::socket::recv_now(stream, &mut buf)?;
+        if 0 < n && n < FIRST_READ {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(())
+    });
+    match read {
+        Err(e) if !(e.kind() == io::ErrorKind::WouldBlock && n > 0) => Err(e),
+        _ => Ok(buf[..n].to_vec()),
     }
-    Ok(buf)
 }
 
 const CLOSE: HeaderValue = HeaderValue::from_static("close");
