@@ -4,7 +4,7 @@
 //! An HTTP connection gets no hyper state until its first bytes have arrived: a real read
 //! (`readable()` alone is no proof, since Tokio reports an accepted socket readable before
 //! any data came). A plain whoami request is then answered from those bytes
-//! ([`fast`](super::fast)); anything else is replayed to hyper.
+//! ([`fast`]); anything else is replayed to hyper.
 
 use std::sync::atomic::Ordering;
 use std::time::Instant as StdInstant;
