@@ -368,21 +368,11 @@ async fn run_hyper(
 ) -> Result<Option<ConnIo>, HttpError> {
     let svc_shared = shared.clone();
     let observer = observer.clone();
-    // The `/` body, formatted once per hyper connection instead of per request (an IP
-    // address's Display was ~600 instructions of each keep-alive request, callgrind).
-    let ip_body = Bytes::from(format!("{}\n", facts.ip));
     let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
         // No clock read per request unless someone records durations.
         let handled = observer.as_ref().map(|_| Instant::now());
         let path = req.uri().path();
-        let mut resp = match (req.method(), path) {
-            (&Method::GET | &Method::HEAD, "/" | "/ip") => {
-                let mut r = Response::new(Full::new(ip_body.clone()));
-                r.headers_mut().insert(header::CONTENT_TYPE, TEXT);
-                r
-            }
-            _ => route(req.method(), path, &facts),
-        };
+        let mut resp = route(req.method(), path, &facts);
         if let (Some(o), Some(t)) = (&observer, handled) {
             o.request(
                 route_label(path),
