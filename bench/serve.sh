@@ -6,12 +6,23 @@
 #
 #   bash bench/serve.sh      # DURATION=2 ROUNDS=9 CONNS=50 IDLE=10000 SKIP_RPS=1 SKIP_IDLE=1
 #
-# Core split (2-core machine): every server is pinned to CPU $SERVER_CPU with one worker
-# (nginx worker_processes 1, Go GOMAXPROCS=1, ours --workers 1); wrk -t1 is pinned to CPU
-# $CLIENT_CPU. Many short alternating rounds: a shared VM's speed drifts by 20% within
-# minutes, and a median of rounds taken side by side is what survives that. nginx: access_log off, keepalive_requests 1e6; ours:
-# RUST_LOG=warn (no per-connection line; a line per request is an access log). wrk
-# alternates between the servers, ROUNDS times per row; the median is printed.
+# Core split (2-core machine, so the client shares it): every server runs one worker pinned
+# to CPU $SERVER_CPU (nginx worker_processes 1, Go GOMAXPROCS=1, ours --workers 1); wrk
+# runs $CLIENT_THREADS threads on CPUs $CLIENT_CPU. By default the client's threads may
+# use both CPUs, so one of them competes with the server for CPU 1: every microsecond a
+# server does not spend is the client's, and requests/s follows the server's efficiency.
+# (With the client alone on CPU 0, SERVER_CPU=1 CLIENT_CPU=0 CLIENT_THREADS=1, the client
+# is the bottleneck for every server here and all of them score about the same.)
+#
+# `Connection: close` rows are run twice: as configured by default, and with a deferred
+# accept on both sides (nginx `listen ... deferred`, ours --defer-accept 5s; Linux
+# TCP_DEFER_ACCEPT). Keep-alive rows do not depend on it.
+#
+# Many short alternating rounds: a shared VM's speed drifts by 20% within minutes, and a
+# median of rounds taken side by side is what survives that. nginx: access_log off,
+# keepalive_requests 1e6; ours: RUST_LOG=warn (no per-connection line; a line per
+# request is an access log). wrk alternates between the servers, ROUNDS times per row;
+# the median is printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +31,9 @@ ROUNDS=${ROUNDS:-9}
 CONNS=${CONNS:-50}
 IDLE=${IDLE:-10000}
 SERVER_CPU=${SERVER_CPU:-1}
-CLIENT_CPU=${CLIENT_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-0,1}
+CLIENT_THREADS=${CLIENT_THREADS:-2}
+WORKERS=${WORKERS:-1}
 
 need=()
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
@@ -46,7 +59,9 @@ WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+    for f in "$WORK"/nginx-*.pid; do
+        [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+    done
     sleep 0.3
     rm -rf "$WORK"
 }
@@ -63,13 +78,13 @@ fi
 echo "fd limit $(ulimit -n); $(nproc) CPUs; $(uptime | sed 's/.*load/load/')"
 
 # --- the three servers ---------------------------------------------------------------
-start_nginx() {
-    local port=$1
-    cat >"$WORK/nginx.conf" <<CONF
-worker_processes 1;
+start_nginx() { # name port [listen option]
+    local name=$1 port=$2 opt=${3:-}
+    cat >"$WORK/nginx-$name.conf" <<CONF
+worker_processes $WORKERS;
 worker_rlimit_nofile $((IDLE + 1000));
-pid $WORK/nginx.pid;
-error_log $WORK/nginx.err warn;
+pid $WORK/nginx-$name.pid;
+error_log $WORK/nginx-$name.err warn;
 events { worker_connections $((IDLE + 1000)); }
 http {
     access_log off;
@@ -78,19 +93,20 @@ http {
     client_body_temp_path $WORK; proxy_temp_path $WORK; fastcgi_temp_path $WORK;
     uwsgi_temp_path $WORK; scgi_temp_path $WORK;
     server {
-        listen 127.0.0.1:$port;
-        listen [::1]:$port;
+        listen 127.0.0.1:$port $opt;
+        listen [::1]:$port $opt;
         default_type text/plain;
         location / { return 200 "\$remote_addr\n"; }
     }
 }
 CONF
-    taskset -c "$SERVER_CPU" "$NGINX" -c "$WORK/nginx.conf" -e "$WORK/nginx.err" -g 'daemon on; master_process on;'
-    for _ in $(seq 50); do [ -s "$WORK/nginx.pid" ] && break; sleep 0.1; done
+    taskset -c "$SERVER_CPU" "$NGINX" -c "$WORK/nginx-$name.conf" -e "$WORK/nginx-$name.err" \
+        -g 'daemon on; master_process on;'
+    for _ in $(seq 50); do [ -s "$WORK/nginx-$name.pid" ] && break; sleep 0.1; done
 }
-nginx_pids() {
+nginx_pids() { # name
     local master
-    master=$(cat "$WORK/nginx.pid")
+    master=$(cat "$WORK/nginx-$1.pid")
     echo "$master" $(pgrep -P "$master")
 }
 
@@ -135,7 +151,7 @@ wait_http() {
 }
 start_go() {
     local port=$1
-    GOMAXPROCS=1 taskset -c "$SERVER_CPU" "$WORK/whoami-go" "127.0.0.1:$port" "[::1]:$port" &
+    GOMAXPROCS=$WORKERS taskset -c "$SERVER_CPU" "$WORK/whoami-go" "127.0.0.1:$port" "[::1]:$port" &
     GOPID=$!
     PIDS+=("$GOPID")
     wait_http "$port"
@@ -143,22 +159,27 @@ start_go() {
 start_ours() {
     local port=$1
     shift
-    RUST_LOG=warn taskset -c "$SERVER_CPU" "$BIN" serve --workers 1 --line off --udp off \
+    RUST_LOG=warn taskset -c "$SERVER_CPU" "$BIN" serve --workers "$WORKERS" --line off --udp off \
         --http "127.0.0.1:$port" --http "[::1]:$port" \
         --max-connections $((IDLE * 2)) --header-timeout 120s --idle-timeout 300s "$@" \
-        2>"$WORK/ours.err" &
+        2>>"$WORK/ours.err" &
     OURS=$!
     PIDS+=("$OURS")
     wait_http "$port"
 }
 
 NPORT=$(free_port)
+NDPORT=$(free_port)
 GPORT=$(free_port)
 OPORT=$(free_port)
-start_nginx "$NPORT"
+ODPORT=$(free_port)
+start_nginx plain "$NPORT"
+start_nginx deferred "$NDPORT" deferred
 start_go "$GPORT"
+start_ours "$ODPORT" --defer-accept 5s
+OURS_D=$OURS
 start_ours "$OPORT"
-for p in $NPORT $GPORT $OPORT; do
+for p in $NPORT $NDPORT $GPORT $OPORT $ODPORT; do
     for h in 127.0.0.1 "[::1]"; do
         echo "check http://$h:$p/ -> $(curl -s "http://$h:$p/")"
     done
@@ -169,7 +190,7 @@ rps() { # url [wrk args] → requests/s; errors are reported on stderr
     local url=$1
     shift
     local out
-    out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" "$@" "$url" 2>&1)
+    out=$(taskset -c "$CLIENT_CPU" wrk -t"$CLIENT_THREADS" -c"$CONNS" -d"${DURATION}s" "$@" "$url" 2>&1)
     if grep -q -E "Non-2xx|Socket errors" <<<"$out"; then
         echo "warning: $url: $(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr -s ' ')" >&2
     fi
@@ -196,33 +217,50 @@ round() { # "pids" url [wrk args] → "requests/s server-CPU-µs-per-request"
     echo "$r $(awk -v t=$((t1 - t0)) -v hz="$TICK" -v r="$r" -v d="$DURATION" \
         'BEGIN {print (r > 0) ? t / hz * 1e6 / (r * d) : 0}')"
 }
-col() { tr ' ' '\n' <<<"$1" | awk -v c="$2" 'NR % 2 == c'; } # "r u r u ..." → the r (1) or u (0)
+col() { tr ' ' '\n' <<<"$1" | grep . | awk -v c="$2" 'NR % 2 == c'; } # "r u r u ..." → the r (1) or u (0)
+row() { # family mode accept "nginx rounds" "Go rounds" (may be empty) "our rounds"
+    local nm gm om nu gu ou
+    nm=$(col "$4" 1 | median) om=$(col "$6" 1 | median)
+    nu=$(col "$4" 0 | median) ou=$(col "$6" 0 | median)
+    if [ -n "$5" ]; then
+        gm=$(col "$5" 1 | median) gu=$(col "$5" 0 | median)
+        printf '%-10s %-11s %-8s %10.0f %10.0f %10.0f %7.2fx %7.2fx %8.2f %8.2f %8.2f\n' "$1" "$2" "$3" \
+            "$nm" "$gm" "$om" "$(awk -v a="$om" -v b="$nm" 'BEGIN {print a / b}')" \
+            "$(awk -v a="$gm" -v b="$nm" 'BEGIN {print a / b}')" "$nu" "$gu" "$ou"
+    else
+        printf '%-10s %-11s %-8s %10.0f %10s %10.0f %7.2fx %8s %8.2f %8s %8.2f\n' "$1" "$2" "$3" \
+            "$nm" - "$om" "$(awk -v a="$om" -v b="$nm" 'BEGIN {print a / b}')" - "$nu" - "$ou"
+    fi
+}
 
 if [ -z "${SKIP_RPS:-}" ]; then
     echo
-    echo "HTTP whoami, wrk -t1 -c$CONNS -d${DURATION}s on CPU $CLIENT_CPU, servers on CPU $SERVER_CPU (1 worker each)"
+    echo "HTTP whoami, wrk -t$CLIENT_THREADS -c$CONNS -d${DURATION}s on CPUs $CLIENT_CPU; servers on CPU $SERVER_CPU, $WORKERS worker(s) each"
     echo "median of $ROUNDS alternating rounds; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "(µs: the server's CPU time, user + system, per request)"
-    printf '%-10s %-11s %10s %10s %10s %8s %8s %8s %8s %8s\n' family mode "nginx r/s" "Go r/s" \
-        "ours r/s" "ours/ngx" "Go/ngx" "ngx µs" "Go µs" "ours µs"
-    npids=$(nginx_pids)
+    echo "(µs: the server's CPU time, user + system, per request; accept: deferred = nginx"
+    echo " 'listen ... deferred' and ours --defer-accept 5s, Go has no such option)"
+    printf '%-10s %-11s %-8s %10s %10s %10s %8s %8s %8s %8s %8s\n' family mode accept "nginx r/s" \
+        "Go r/s" "ours r/s" "ours/ngx" "Go/ngx" "ngx µs" "Go µs" "ours µs"
+    npids=$(nginx_pids plain)
+    ndpids=$(nginx_pids deferred)
     for host in 127.0.0.1 "[::1]"; do
         for mode in keep-alive close; do
             hdr=()
             [ "$mode" = close ] && hdr=(-H "Connection: close")
-            n="" g="" o=""
+            n="" g="" o="" nd="" od=""
             for _ in $(seq "$ROUNDS"); do
                 n+=" $(round "$npids" "http://$host:$NPORT/" "${hdr[@]}")"
                 g+=" $(round "$GOPID" "http://$host:$GPORT/" "${hdr[@]}")"
                 o+=" $(round "$OURS" "http://$host:$OPORT/" "${hdr[@]}")"
+                if [ "$mode" = close ]; then
+                    nd+=" $(round "$ndpids" "http://$host:$NDPORT/" "${hdr[@]}")"
+                    od+=" $(round "$OURS_D" "http://$host:$ODPORT/" "${hdr[@]}")"
+                fi
             done
-            n=${n# } g=${g# } o=${o# }
-            nm=$(col "$n" 1 | median) gm=$(col "$g" 1 | median) om=$(col "$o" 1 | median)
-            nu=$(col "$n" 0 | median) gu=$(col "$g" 0 | median) ou=$(col "$o" 0 | median)
-            printf '%-10s %-11s %10.0f %10.0f %10.0f %7.2fx %7.2fx %8.2f %8.2f %8.2f\n' "$host" "$mode" \
-                "$nm" "$gm" "$om" \
-                "$(awk -v a="$om" -v b="$nm" 'BEGIN {print a / b}')" \
-                "$(awk -v a="$gm" -v b="$nm" 'BEGIN {print a / b}')" "$nu" "$gu" "$ou"
+            row "$host" "$mode" default "$n" "$g" "$o"
+            if [ "$mode" = close ]; then
+                row "$host" "$mode" deferred "$nd" "" "$od"
+            fi
         done
     done
     echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -265,7 +303,7 @@ if [ -z "${SKIP_IDLE:-}" ]; then
     for mode in never ka; do
         for s in nginx go ours; do
             case $s in
-            nginx) port=$NPORT pids=$(nginx_pids) ;;
+            nginx) port=$NPORT pids=$(nginx_pids plain) ;;
             go) port=$GPORT pids=$GOPID ;;
             ours) port=$OPORT pids=$OURS ;;
             esac

@@ -373,3 +373,123 @@ async fn keep_alive_responses_are_not_held_back() {
     let d = running.stop(std::future::pending()).await;
     assert_eq!(d.cut, 0);
 }
+
+/// A server whose HTTP listeners defer accepts (`TCP_DEFER_ACCEPT`).
+#[cfg(target_os = "linux")]
+fn start_deferred() -> (Running, Vec<SocketAddr>) {
+    start(ServerConfig {
+        defer_accept: Some(Duration::from_secs(10)),
+        ..ServerConfig::default()
+    })
+}
+
+/// Send `request` on a new connection and read until the server closes it.
+#[cfg(target_os = "linux")]
+fn closing_exchange(addr: SocketAddr, request: &[u8]) -> String {
+    let mut c = client(addr);
+    c.write_all(request).unwrap();
+    let mut all = String::new();
+    c.read_to_string(&mut all).unwrap();
+    all
+}
+
+/// With a deferred accept a plain `Connection: close` request is answered by the accept
+/// loop (counted), correctly for each family; every other kind of first request still
+/// gets its connection task: keep-alive, one for hyper, and a head that arrives in two
+/// parts.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deferred_accept_answers_closing_requests_from_the_accept_loop() {
+    let (running, addrs) = start_deferred();
+    let server = running.server().clone();
+    let n = addrs.len() as u64;
+    let all = tokio::task::spawn_blocking(move || {
+        for &addr in &addrs {
+            let family = if addr.is_ipv4() { "IPv4" } else { "IPv6" };
+            for _ in 0..5 {
+                let r = closing_exchange(
+                    addr,
+                    b"GET /family HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                );
+                assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{addr}: {r:?}");
+                assert!(r.contains("\r\nconnection: close\r\n"), "{r:?}");
+                assert!(r.ends_with(&format!("\r\n\r\n{family}\n")), "{addr}: {r:?}");
+            }
+        }
+        addrs
+    })
+    .await
+    .unwrap();
+    let first = server.stats();
+    // The request is in the receive queue when the kernel wakes the accept. (An accept
+    // running at that very moment on another worker can take the connection a moment
+    // before the data is queued; that one is answered by its task instead.)
+    assert!(first.answered_at_accept * 2 >= 5 * n, "{first:?}");
+    assert_eq!(first.http_started, 0, "{first:?}");
+
+    tokio::task::spawn_blocking(move || {
+        let addr = all[0];
+        // Keep-alive: answered by the connection's task, which then serves the next one.
+        let mut c = client(addr);
+        c.write_all(GET).unwrap();
+        assert!(read_response(&mut c).ends_with("\r\n\r\nIPv4\n"));
+        c.write_all(GET).unwrap();
+        assert!(read_response(&mut c).ends_with("\r\n\r\nIPv4\n"));
+        drop(c);
+        // For hyper (a query string), closing.
+        let r = closing_exchange(
+            addr,
+            b"GET /family?via=hyper HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        assert!(r.ends_with("\r\n\r\nIPv4\n"), "{r:?}");
+        // A head in two parts: the accept comes with the first, the task reads the rest.
+        let mut c = client(addr);
+        c.write_all(b"GET /family HTTP/1.1\r\nHost: x\r\n").unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        c.write_all(b"Connection: close\r\n\r\n").unwrap();
+        let mut r = String::new();
+        c.read_to_string(&mut r).unwrap();
+        assert!(r.ends_with("\r\n\r\nIPv4\n"), "{r:?}");
+    })
+    .await
+    .unwrap();
+    let st = server.stats();
+    assert_eq!(
+        st.answered_at_accept, first.answered_at_accept,
+        "only plain closing requests: {st:?}"
+    );
+    assert_eq!(
+        st.http_started, 2,
+        "hyper: the query and the split head: {st:?}"
+    );
+    until("connections released", || server.stats().active == 0).await;
+    let d = running.stop(std::future::pending()).await;
+    assert_eq!(d.cut, 0);
+}
+
+/// With a deferred accept a client that connects and sends nothing stays in the kernel:
+/// not accepted, no connection slot, no task. Its first bytes bring it in.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deferred_accept_leaves_silent_clients_in_the_kernel() {
+    let (running, addrs) = start_deferred();
+    let server = running.server().clone();
+    let mut silent: Vec<TcpStream> = addrs.iter().map(|&a| client(a)).collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let st = server.stats();
+    assert_eq!((st.accepted, st.active), (0, 0), "{st:?}");
+    let silent = tokio::task::spawn_blocking(move || {
+        for c in &mut silent {
+            c.write_all(GET).unwrap();
+            let r = read_response(c);
+            assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r:?}");
+        }
+        silent
+    })
+    .await
+    .unwrap();
+    assert_eq!(server.stats().accepted, addrs.len() as u64);
+    drop(silent);
+    let d = running.stop(std::future::pending()).await;
+    assert_eq!(d.cut, 0);
+}

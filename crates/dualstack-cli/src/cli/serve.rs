@@ -28,6 +28,7 @@ const UDP_PORT: u16 = 2323;
   dualstack serve --listen-mode dual --max-connections 500 --idle-timeout 30s
   dualstack serve --workers 1 --http 8080 --line off --udp off   # one thread, like nginx worker_processes 1
   dualstack serve --proxy-protocol --trusted-proxy 10.0.0.0/8 --http 8080
+  dualstack serve --defer-accept 5s --http 8080 --line off --udp off   # nginx: listen 8080 deferred
 
   curl http://127.0.0.1:8080/       -> 127.0.0.1
   curl 'http://[::1]:8080/json'     -> {\"ip\":\"::1\",\"port\":50314,\"family\":\"IPv6\",\"local\":\"[::1]:8080\"}
@@ -91,6 +92,12 @@ pub struct Args {
     /// 1ms to 1day).
     #[arg(long, default_value = default_duration(server::HEADER_TIMEOUT), value_parser = super::args::timeout, value_name = "DUR")]
     header_timeout: Duration,
+    /// Accept an HTTP connection only once the client has sent data, waiting at most
+    /// about this long (Linux TCP_DEFER_ACCEPT, whole seconds, like nginx's `listen ...
+    /// deferred`): clients that never send cost nothing, and `Connection: close`
+    /// requests are answered straight from the accept loop. 1ms to 1day.
+    #[arg(long, value_parser = super::args::timeout, value_name = "DUR")]
+    defer_accept: Option<Duration>,
     /// On SIGINT/SIGTERM, wait this long for in-flight connections (0 to 1day).
     #[arg(long, default_value = default_duration(server::SHUTDOWN_TIMEOUT), value_parser = super::args::shutdown_timeout, value_name = "DUR")]
     shutdown_timeout: Duration,
@@ -202,6 +209,7 @@ pub fn run(args: Args) -> CliResult {
         idle_timeout: args.idle_timeout,
         header_timeout: args.header_timeout,
         shutdown_timeout: args.shutdown_timeout,
+        defer_accept: args.defer_accept,
         proxy,
         reverse,
         udp: ReplyLimits::default()

@@ -8,7 +8,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::unix::AsyncFd;
+use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
 use super::Bound;
@@ -24,6 +25,37 @@ pub struct Accepted {
     pub peer: SocketAddr,
     /// The local address it arrived on (unmapped).
     pub local: SocketAddr,
+}
+
+/// A connection taken from the kernel but not yet registered with the runtime: a
+/// nonblocking socket. A server that can answer at once (the request is already in the
+/// receive queue) saves the registration and its removal, two `epoll_ctl` calls.
+#[derive(Debug)]
+pub(crate) struct RawAccepted {
+    /// The connection (nonblocking, close-on-exec).
+    pub(crate) socket: std::net::TcpStream,
+    /// The client's address (unmapped).
+    pub(crate) peer: SocketAddr,
+    /// The local address it arrived on (unmapped).
+    pub(crate) local: SocketAddr,
+    /// Its listener defers accepts until the client has sent data (`TCP_DEFER_ACCEPT`):
+    /// the first bytes are most likely in the receive queue already.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) deferred: bool,
+}
+
+impl RawAccepted {
+    /// Register the connection with the current runtime.
+    ///
+    /// # Errors
+    /// The runtime refused it (out of memory for its registration).
+    pub(crate) fn register(self) -> io::Result<Accepted> {
+        Ok(Accepted {
+            stream: TcpStream::from_std(self.socket)?,
+            peer: self.peer,
+            local: self.local,
+        })
+    }
 }
 
 /// How long to wait after `EMFILE`/`ENFILE`/`ENOBUFS`/`ENOMEM` before accepting again.
@@ -54,10 +86,12 @@ pub struct Listeners {
 
 #[derive(Debug)]
 struct Slot {
-    listener: Option<TcpListener>,
+    listener: Option<AsyncFd<socket2::Socket>>,
     local: SocketAddr,
     /// The listener's address is a wildcard: ask each connection for its own.
     wildcard: bool,
+    /// The listener defers accepts until data arrives.
+    deferred: bool,
     /// Out of descriptors or memory: accept again when this fires.
     backoff: Option<Pin<Box<Sleep>>>,
     /// A warning was logged for the current spell of exhaustion.
@@ -75,13 +109,16 @@ impl Listeners {
         let mut locals = Vec::with_capacity(sockets.len());
         for b in sockets {
             let dup = b.socket.try_clone()?;
-            let listener = TcpListener::from_std(std::net::TcpListener::from(dup))?;
+            dup.set_nonblocking(true)?;
+            let deferred = crate::sys::listener::defers_accept(&dup);
+            let listener = crate::sys::listener::watch(dup)?;
             slots.push(Slot {
                 listener: Some(listener),
                 local: b.local,
                 // A dual socket (`IPV6_V6ONLY=0`) takes IPv4 too: its connections' local
                 // addresses differ from its own even when it is bound to one address.
                 wildcard: b.local.ip().is_unspecified() || b.v6only == Some(false),
+                deferred,
                 backoff: None,
                 exhausted: false,
             });
@@ -101,11 +138,28 @@ impl Listeners {
     /// # Cancel safety
     /// Cancel safe: a connection is taken from the kernel only in the poll that returns it.
     pub async fn accept(&mut self) -> Option<Accepted> {
+        loop {
+            let raw = self.accept_raw().await?;
+            let peer = raw.peer;
+            match raw.register() {
+                Ok(a) => return Some(a),
+                Err(e) => tracing::debug!(%peer, error = %e,
+                    "could not register an accepted connection; closed"),
+            }
+        }
+    }
+
+    /// The next accepted connection, not registered with the runtime; `None` when all
+    /// sockets have failed or the set is closed.
+    ///
+    /// # Cancel safety
+    /// Cancel safe, as [`Listeners::accept`].
+    pub(crate) async fn accept_raw(&mut self) -> Option<RawAccepted> {
         poll_fn(|cx| self.poll_accept(cx)).await
     }
 
     /// Poll every live socket once, starting at `next`.
-    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<Option<Accepted>> {
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<Option<RawAccepted>> {
         let n = self.slots.len();
         let mut skips = 0;
         let mut live = 0;
@@ -123,20 +177,21 @@ impl Listeners {
                 slot.backoff = None;
             }
             loop {
-                match listener.poll_accept(cx) {
+                match poll_accept4(listener, cx) {
                     Poll::Pending => break,
-                    Poll::Ready(Ok((stream, peer))) => {
+                    Poll::Ready(Ok((socket, peer))) => {
                         slot.exhausted = false;
                         let local = if slot.wildcard {
-                            stream.local_addr().map(unmap_socket).unwrap_or(slot.local)
+                            socket.local_addr().map(unmap_socket).unwrap_or(slot.local)
                         } else {
                             slot.local
                         };
                         self.next = (i + 1) % n;
-                        return Poll::Ready(Some(Accepted {
-                            stream,
+                        return Poll::Ready(Some(RawAccepted {
+                            socket,
                             peer: unmap_socket(peer),
                             local,
+                            deferred: slot.deferred,
                         }));
                     }
                     Poll::Ready(Err(e)) if is_accept_per_connection(&e) => {
@@ -187,5 +242,35 @@ impl Listeners {
     pub fn close(&mut self) {
         self.slots.clear();
         self.locals.clear();
+    }
+}
+
+/// One nonblocking `accept4` on a listener the runtime watches: the connection comes
+/// nonblocking and close-on-exec, as Tokio's own accept makes it, but unregistered.
+fn poll_accept4(
+    listener: &AsyncFd<socket2::Socket>,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<(std::net::TcpStream, SocketAddr)>> {
+    loop {
+        let mut guard = match listener.poll_read_ready(cx) {
+            Poll::Ready(Ok(g)) => g,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        };
+        // `try_io` forgets the readiness only when the accept would block.
+        match guard.try_io(|l| crate::sys::listener::accept_nonblocking(l.get_ref())) {
+            Ok(Ok((socket, addr))) => {
+                let Some(peer) = addr.as_socket() else {
+                    // Not an IP peer: a listener of another family handed to us.
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "accepted a connection that is not TCP/IP",
+                    )));
+                };
+                return Poll::Ready(Ok((socket, peer)));
+            }
+            Ok(Err(e)) => return Poll::Ready(Err(e)),
+            Err(_would_block) => continue,
+        }
     }
 }

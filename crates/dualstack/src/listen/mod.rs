@@ -22,6 +22,8 @@ mod diagnose;
 mod parse;
 mod plan;
 
+#[cfg(feature = "server")]
+pub(crate) use accept::RawAccepted;
 pub use accept::{Accepted, Listeners, ACCEPT_BACKOFF};
 #[cfg(feature = "server")]
 pub use bind::from_systemd;

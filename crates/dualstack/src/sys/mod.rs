@@ -10,6 +10,7 @@ pub(crate) mod activation;
 pub(crate) mod alloc;
 pub(crate) mod errno;
 pub(crate) mod getnameinfo;
+pub(crate) mod listener;
 pub(crate) mod netinfo;
 pub(crate) mod owner;
 pub(crate) mod pktinfo;

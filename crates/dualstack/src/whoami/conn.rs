@@ -5,6 +5,14 @@
 //! (`readable()` alone is no proof, since Tokio reports an accepted socket readable before
 //! any data came). A plain whoami request is then answered from those bytes
 //! ([`fast`]); anything else is replayed to hyper.
+//!
+//! A listener that defers accepts until data arrives (`TCP_DEFER_ACCEPT`, see
+//! [`ServerConfig::defer_accept`](super::server::ServerConfig::defer_accept)) hands over
+//! connections whose request is already there. A plain `Connection: close` request is then
+//! answered in the accept loop itself, before the connection is registered with the
+//! runtime: no task, no timer, no `epoll_ctl`. Without the deferral the request has almost
+//! never arrived at accept (the client writes after its own handshake completes), so the
+//! accept loop does not look.
 
 use std::sync::atomic::Ordering;
 use std::time::Instant as StdInstant;
@@ -24,7 +32,7 @@ use super::server::{Server, Service};
 use super::Facts;
 use crate::addr::Family;
 use crate::deadline::Later;
-use crate::listen::{Accepted, Listeners};
+use crate::listen::{Accepted, Listeners, RawAccepted};
 
 impl Server {
     pub(crate) async fn accept_loop(self, mut listeners: Listeners, service: Service) {
@@ -55,7 +63,7 @@ impl Server {
             }
             let acc = tokio::select! {
                 biased;
-                a = listeners.accept() => a,
+                a = listeners.accept_raw() => a,
                 r = phase.changed() => {
                     if r.is_err() {
                         break;
@@ -99,9 +107,43 @@ impl Server {
             }
             tracing::info!(%service, peer = %acc.peer, local = %acc.local, "connection");
             let span = tracing::info_span!("conn", peer = %acc.peer, local = %acc.local, %service);
+            // Without a deferred accept a new connection's request has almost never
+            // arrived yet (measured: one failed `recv` per connection), so only then.
+            let prefix = if acc.deferred
+                && service == Service::Http
+                && self.inner.cfg.proxy.is_none()
+                && self.inner.cfg.reverse.is_none()
+            {
+                match span.in_scope(|| self.answer_at_once(&acc)) {
+                    AtOnce::Answered => {
+                        self.inner.counters.released.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    AtOnce::Unanswered(prefix) => prefix,
+                    AtOnce::Sending(reply) => {
+                        let Some(acc) = register(acc, &span) else {
+                            continue;
+                        };
+                        let server = self.clone();
+                        tokio::spawn(
+                            async move {
+                                server.finish_sending(acc.stream, reply).await;
+                                drop(permit);
+                            }
+                            .instrument(span),
+                        );
+                        continue;
+                    }
+                }
+            } else {
+                Vec::new()
+            };
+            let Some(acc) = register(acc, &span) else {
+                continue;
+            };
             tokio::spawn(
                 self.clone()
-                    .connection(acc, service, permit)
+                    .connection(acc, service, permit, prefix)
                     .instrument(span),
             );
         }
@@ -112,7 +154,70 @@ impl Server {
         tracing::debug!(%service, "stopped accepting");
     }
 
-    async fn connection(self, acc: Accepted, service: Service, _permit: OwnedSemaphorePermit) {
+    /// Answer a new HTTP connection from the accept loop, before registering it with the
+    /// runtime, when its request is already there and ends the connection: a plain
+    /// `Connection: close` request ([`fast`]) costs `accept`, `recv`, `send` and `close`,
+    /// with no task, no timer and no `epoll_ctl`. Anything else is left to the
+    /// connection's task, with the bytes read so far.
+    fn answer_at_once(&self, acc: &RawAccepted) -> AtOnce {
+        let mut buf = [0u8; http::FIRST_READ];
+        let n = match crate::sys::socket::recv_now(&acc.socket, &mut buf) {
+            Ok(0) => return AtOnce::Answered,
+            // A full buffer may have more behind it: the task reads the rest.
+            Ok(n) if n < buf.len() => n,
+            Ok(n) => return AtOnce::Unanswered(buf[..n].to_vec()),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                return AtOnce::Unanswered(Vec::new())
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "read failed");
+                return AtOnce::Answered;
+            }
+        };
+        let request = &buf[..n];
+        let facts = Facts::new(acc.peer, acc.local);
+        let t = self.inner.cfg.observer.as_ref().map(|_| StdInstant::now());
+        let mut reply = match fast::reply(request, &facts, false) {
+            Some(r) if r.last => r,
+            // Keep-alive: the connection's task answers (and then waits for the next).
+            _ => return AtOnce::Unanswered(request.to_vec()),
+        };
+        if let (Some(o), Some(t)) = (&self.inner.cfg.observer, t) {
+            o.request(reply.route, 200, facts.family, t.elapsed());
+        }
+        self.inner
+            .counters
+            .answered_at_accept
+            .fetch_add(1, Ordering::Relaxed);
+        match fast::send_last_now(&acc.socket, &reply) {
+            Ok(k) if k == reply.bytes.len() => AtOnce::Answered,
+            Ok(k) => {
+                reply.bytes.drain(..k);
+                AtOnce::Sending(reply)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => AtOnce::Sending(reply),
+            Err(e) => {
+                tracing::debug!(error = %e, "write failed");
+                AtOnce::Answered
+            }
+        }
+    }
+
+    /// The rest of a reply [`Server::answer_at_once`] could not send at once.
+    async fn finish_sending(&self, stream: TcpStream, reply: fast::Reply) {
+        if let Err(e) = fast::send(&stream, &reply, self.inner.cfg.idle_timeout).await {
+            tracing::debug!(error = %e, "write failed");
+        }
+        self.inner.counters.released.fetch_add(1, Ordering::Relaxed);
+    }
+
+    async fn connection(
+        self,
+        acc: Accepted,
+        service: Service,
+        _permit: OwnedSemaphorePermit,
+        prefix: Vec<u8>,
+    ) {
         let Accepted {
             mut stream,
             peer,
@@ -157,7 +262,7 @@ impl Server {
         }
         match service {
             Service::Line => boxed(|| self.line(stream, facts)).await,
-            _ => self.http(stream, facts).await,
+            _ => self.http(stream, facts, prefix).await,
         }
         self.inner.counters.released.fetch_add(1, Ordering::Relaxed);
     }
@@ -201,12 +306,11 @@ impl Server {
     /// parked keep-alive one: an idle connection of either kind holds the task, its
     /// stream and its [`Facts`], nothing else (every allocation of a hyper connection is
     /// freed when it parks).
-    async fn http(&self, mut stream: TcpStream, facts: Facts) {
+    async fn http(&self, mut stream: TcpStream, facts: Facts, mut prefix: Vec<u8>) {
         let cfg = &self.inner.http;
         let counters = &self.inner.counters;
         let observer = &self.inner.cfg.observer;
         let mut phase = self.inner.phase.subscribe();
-        let mut prefix = Vec::new();
         // Until the first request: the header timeout; parked: the connection's deadline.
         let mut wait: Option<(Instant, HttpError)> = None;
         loop {
@@ -285,6 +389,29 @@ impl Server {
             }
             HttpError::Cut => tracing::debug!("cut at shutdown"),
             e => tracing::debug!(error = %e, "connection error"),
+        }
+    }
+}
+
+/// How far [`Server::answer_at_once`] got.
+enum AtOnce {
+    /// Nothing is left to do: answered, or closed by the peer, or failed.
+    Answered,
+    /// The connection's task takes over, with these bytes of its first request.
+    Unanswered(Vec<u8>),
+    /// Answered, but this rest of the reply did not fit in the socket's buffer.
+    Sending(fast::Reply),
+}
+
+/// Register a connection with the runtime; on failure it is closed (logged in `span`).
+fn register(acc: RawAccepted, span: &tracing::Span) -> Option<Accepted> {
+    match acc.register() {
+        Ok(a) => Some(a),
+        Err(e) => {
+            span.in_scope(
+                || tracing::debug!(error = %e, "could not register the connection; closed"),
+            );
+            None
         }
     }
 }

@@ -94,6 +94,14 @@ pub(crate) async fn send(stream: &TcpStream, reply: &Reply, idle: Duration) -> i
     Ok(())
 }
 
+/// Send as much of a last `reply` as fits now on a nonblocking socket no event loop
+/// watches: one `send` with `MSG_MORE`, as [`send`] does, so the close adds the FIN to its
+/// segment. Returns how many bytes went.
+pub(crate) fn send_last_now(socket: &std::net::TcpStream, reply: &Reply) -> io::Result<usize> {
+    debug_assert!(reply.last);
+    crate::sys::socket::send_more(socket, &[io::IoSlice::new(&reply.bytes)])
+}
+
 /// What [`parse`] found in a request it accepts.
 #[derive(Debug, PartialEq, Eq)]
 struct Simple {

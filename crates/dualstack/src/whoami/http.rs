@@ -473,7 +473,7 @@ pub(crate) enum First {
 
 /// Size of the buffer for a connection's first read. Most request heads fit; the rest
 /// is read by hyper.
-const FIRST_READ: usize = 1024;
+pub(crate) const FIRST_READ: usize = 1024;
 
 /// Wait until `until` for a connection's first bytes and read them (at most
 /// [`FIRST_READ`]), a real read: Tokio reports an accepted socket readable before any data

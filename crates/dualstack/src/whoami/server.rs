@@ -113,6 +113,16 @@ pub struct ServerConfig {
     pub udp: ReplyLimits,
     /// Receives connection, refusal, request and UDP events (metrics). Default none.
     pub observer: Option<Arc<dyn Observer>>,
+    /// Defer accepting HTTP connections until the client has sent data, waiting at most
+    /// about this long (whole seconds; Linux `TCP_DEFER_ACCEPT`, nginx's `listen ...
+    /// deferred`). A connection that never sends costs the server nothing until then,
+    /// and one that sends a plain `Connection: close` request is answered by the accept
+    /// loop itself (`accept`, `recv`, `send`, `close`: no task, no timer, no `epoll_ctl`).
+    /// Connections still waiting in the kernel do not count against
+    /// [`max_connections`](Self::max_connections), and their header timeout begins
+    /// when they are accepted. Ignored with a warning where unsupported. Default none.
+    /// (A socket passed by systemd with `DeferAcceptSec=` is treated the same way.)
+    pub defer_accept: Option<Duration>,
 }
 
 impl Default for ServerConfig {
@@ -126,6 +136,7 @@ impl Default for ServerConfig {
             reverse: None,
             udp: ReplyLimits::default(),
             observer: None,
+            defer_accept: None,
         }
     }
 }
@@ -142,6 +153,10 @@ pub struct Stats {
     /// sent a request hyper must answer (a plain `GET` or `HEAD` of a whoami path in
     /// HTTP/1.1 is answered without one).
     pub http_started: u64,
+    /// HTTP connections answered by the accept loop itself, before any task or runtime
+    /// registration: their `Connection: close` request was there at accept (see
+    /// [`ServerConfig::defer_accept`]).
+    pub answered_at_accept: u64,
     /// TCP connections open now.
     pub active: u64,
 }
@@ -151,6 +166,7 @@ pub(crate) struct Counters {
     pub(crate) accepted: AtomicU64,
     pub(crate) refused: AtomicU64,
     pub(crate) http_started: AtomicU64,
+    pub(crate) answered_at_accept: AtomicU64,
     /// Connections ended plus keep-alive connections parked: memory freed in bulk.
     pub(crate) released: AtomicU64,
 }
@@ -210,6 +226,7 @@ impl Server {
             accepted: c.accepted.load(Ordering::Relaxed),
             refused: c.refused.load(Ordering::Relaxed),
             http_started: c.http_started.load(Ordering::Relaxed),
+            answered_at_accept: c.answered_at_accept.load(Ordering::Relaxed),
             active: self.active_connections() as u64,
         }
     }
@@ -224,7 +241,8 @@ impl Server {
     /// run on the current Tokio runtime until [`Running::stop`].
     ///
     /// Stream sockets get `TCP_NODELAY`, which accepted connections inherit (one
-    /// `setsockopt` per listener instead of one per connection).
+    /// `setsockopt` per listener instead of one per connection), and HTTP ones
+    /// `TCP_DEFER_ACCEPT` if [`ServerConfig::defer_accept`] asks for it.
     ///
     /// # Errors
     /// A socket that cannot be registered with the runtime, or a UDP socket that refuses
@@ -246,6 +264,12 @@ impl Server {
             for b in &socks {
                 if let Err(e) = b.socket.set_tcp_nodelay(true) {
                     tracing::debug!(addr = %b.local, error = %e, "TCP_NODELAY refused");
+                }
+                if let (Service::Http, Some(wait)) = (service, self.inner.cfg.defer_accept) {
+                    if let Err(e) = crate::sys::listener::set_defer_accept(&b.socket, wait) {
+                        tracing::warn!(addr = %b.local, error = %e,
+                            "cannot defer accepts; accepting at once");
+                    }
                 }
             }
             let listeners = Listeners::new(socks)?;
