@@ -109,41 +109,37 @@ impl Server {
             let span = tracing::info_span!("conn", peer = %acc.peer, local = %acc.local, %service);
             // Without a deferred accept a new connection's request has almost never
             // arrived yet (measured: one failed `recv` per connection), so only then.
-            let prefix = if acc.deferred
+            if acc.deferred
                 && service == Service::Http
                 && self.inner.cfg.proxy.is_none()
                 && self.inner.cfg.reverse.is_none()
             {
-                match span.in_scope(|| self.answer_at_once(&acc)) {
-                    AtOnce::Answered => {
-                        self.inner.counters.released.fetch_add(1, Ordering::Relaxed);
-                        continue;
+                let Some(rest) = span.in_scope(|| self.answer_at_once(&acc)) else {
+                    self.inner.counters.released.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                };
+                let Some(acc) = register(acc, &span) else {
+                    continue;
+                };
+                let server = self.clone();
+                match rest {
+                    Rest::Unanswered(prefix) => {
+                        tokio::spawn(server.http_connection(acc, permit, prefix).instrument(span))
                     }
-                    AtOnce::Unanswered(prefix) => prefix,
-                    AtOnce::Sending(reply) => {
-                        let Some(acc) = register(acc, &span) else {
-                            continue;
-                        };
-                        let server = self.clone();
-                        tokio::spawn(
-                            async move {
-                                server.finish_sending(acc.stream, reply).await;
-                                drop(permit);
-                            }
+                    Rest::Sending(reply) => tokio::spawn(
+                        server
+                            .finish_sending(acc.stream, reply, permit)
                             .instrument(span),
-                        );
-                        continue;
-                    }
-                }
-            } else {
-                Vec::new()
-            };
+                    ),
+                };
+                continue;
+            }
             let Some(acc) = register(acc, &span) else {
                 continue;
             };
             tokio::spawn(
                 self.clone()
-                    .connection(acc, service, permit, prefix)
+                    .connection(acc, service, permit)
                     .instrument(span),
             );
         }
@@ -158,20 +154,21 @@ impl Server {
     /// runtime, when its request is already there and ends the connection: a plain
     /// `Connection: close` request ([`fast`]) costs `accept`, `recv`, `send` and `close`,
     /// with no task, no timer and no `epoll_ctl`. Anything else is left to the
-    /// connection's task, with the bytes read so far.
-    fn answer_at_once(&self, acc: &RawAccepted) -> AtOnce {
+    /// connection's task, with the bytes read so far. `None`: nothing is left to do
+    /// (answered, closed by the peer, or failed).
+    fn answer_at_once(&self, acc: &RawAccepted) -> Option<Rest> {
         let mut buf = [0u8; http::FIRST_READ];
         let n = match crate::sys::socket::recv_now(&acc.socket, &mut buf) {
-            Ok(0) => return AtOnce::Answered,
+            Ok(0) => return None,
             // A full buffer may have more behind it: the task reads the rest.
             Ok(n) if n < buf.len() => n,
-            Ok(n) => return AtOnce::Unanswered(buf[..n].to_vec()),
+            Ok(n) => return Some(Rest::Unanswered(buf[..n].to_vec())),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                return AtOnce::Unanswered(Vec::new())
+                return Some(Rest::Unanswered(Vec::new()))
             }
             Err(e) => {
                 tracing::debug!(error = %e, "read failed");
-                return AtOnce::Answered;
+                return None;
             }
         };
         let request = &buf[..n];
@@ -180,7 +177,7 @@ impl Server {
         let mut reply = match fast::reply(request, &facts, false) {
             Some(r) if r.last => r,
             // Keep-alive: the connection's task answers (and then waits for the next).
-            _ => return AtOnce::Unanswered(request.to_vec()),
+            _ => return Some(Rest::Unanswered(request.to_vec())),
         };
         if let (Some(o), Some(t)) = (&self.inner.cfg.observer, t) {
             o.request(reply.route, 200, facts.family, t.elapsed());
@@ -190,34 +187,43 @@ impl Server {
             .answered_at_accept
             .fetch_add(1, Ordering::Relaxed);
         match fast::send_last_now(&acc.socket, &reply) {
-            Ok(k) if k == reply.bytes.len() => AtOnce::Answered,
+            Ok(k) if k == reply.bytes.len() => None,
             Ok(k) => {
                 reply.bytes.drain(..k);
-                AtOnce::Sending(reply)
+                Some(Rest::Sending(reply))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => AtOnce::Sending(reply),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Some(Rest::Sending(reply)),
             Err(e) => {
                 tracing::debug!(error = %e, "write failed");
-                AtOnce::Answered
+                None
             }
         }
     }
 
     /// The rest of a reply [`Server::answer_at_once`] could not send at once.
-    async fn finish_sending(&self, stream: TcpStream, reply: fast::Reply) {
+    async fn finish_sending(
+        self,
+        stream: TcpStream,
+        reply: fast::Reply,
+        _permit: OwnedSemaphorePermit,
+    ) {
         if let Err(e) = fast::send(&stream, &reply, self.inner.cfg.idle_timeout).await {
             tracing::debug!(error = %e, "write failed");
         }
         self.inner.counters.released.fetch_add(1, Ordering::Relaxed);
     }
 
-    async fn connection(
-        self,
-        acc: Accepted,
-        service: Service,
-        _permit: OwnedSemaphorePermit,
-        prefix: Vec<u8>,
-    ) {
+    /// An HTTP connection whose first bytes [`Server::answer_at_once`] read (no PROXY
+    /// header or reverse lookup to wait for). Its own task, not [`Server::connection`]
+    /// with a prefix argument: that argument would live across the PROXY and reverse
+    /// phases and grow every connection's task.
+    async fn http_connection(self, acc: Accepted, _permit: OwnedSemaphorePermit, prefix: Vec<u8>) {
+        let facts = Facts::new(acc.peer, acc.local);
+        self.http(acc.stream, facts, prefix).await;
+        self.inner.counters.released.fetch_add(1, Ordering::Relaxed);
+    }
+
+    async fn connection(self, acc: Accepted, service: Service, _permit: OwnedSemaphorePermit) {
         let Accepted {
             mut stream,
             peer,
@@ -262,7 +268,7 @@ impl Server {
         }
         match service {
             Service::Line => boxed(|| self.line(stream, facts)).await,
-            _ => self.http(stream, facts, prefix).await,
+            _ => self.http(stream, facts, Vec::new()).await,
         }
         self.inner.counters.released.fetch_add(1, Ordering::Relaxed);
     }
@@ -393,10 +399,8 @@ impl Server {
     }
 }
 
-/// How far [`Server::answer_at_once`] got.
-enum AtOnce {
-    /// Nothing is left to do: answered, or closed by the peer, or failed.
-    Answered,
+/// What [`Server::answer_at_once`] left for a connection task.
+enum Rest {
     /// The connection's task takes over, with these bytes of its first request.
     Unanswered(Vec<u8>),
     /// Answered, but this rest of the reply did not fit in the socket's buffer.
