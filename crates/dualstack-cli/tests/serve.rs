@@ -728,3 +728,33 @@ fn one_worker_serves_from_one_thread() {
     s.signal("TERM");
     assert_eq!(s.wait_exit(), 0);
 }
+
+/// `--defer-accept` defers the HTTP sockets only: HTTP answers on both families, and the
+/// line service, where the server speaks first, still answers a client that sends
+/// nothing at once (deferred, it would wait in the kernel for the whole 30 s).
+#[test]
+fn defer_accept_applies_to_http_only() {
+    let v6 = ipv6_loopback_works();
+    let mut s = Served::start(&[
+        "--defer-accept",
+        "30s",
+        "--line",
+        "0",
+        "--http",
+        "0",
+        "--udp",
+        "off",
+    ]);
+    for v6 in if v6 { &[false, true][..] } else { &[false][..] } {
+        let (head, body, me) = http_get(s.addr("http", *v6), "/");
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert_eq!(body, format!("{}\n", me.ip()));
+        let mut line = connect(s.addr("line", *v6));
+        line.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let mut out = String::new();
+        line.read_to_string(&mut out).unwrap();
+        assert!(out.starts_with("ip: "), "{out}");
+    }
+    s.signal("TERM");
+    assert_eq!(s.wait_exit(), 0);
+}
