@@ -5,6 +5,7 @@
 # the RSS still held after they close. Loopback only; every loop is bounded.
 #
 #   bash bench/serve.sh      # DURATION=2 ROUNDS=9 CONNS=50 IDLE=10000 SKIP_RPS=1 SKIP_IDLE=1
+#                            # SERVER_CPU=1 CLIENT_CPU=0,1 CLIENT_THREADS=2 WORKERS=1
 #
 # Core split (2-core machine, so the client shares it): every server runs one worker pinned
 # to CPU $SERVER_CPU (nginx worker_processes 1, Go GOMAXPROCS=1, ours --workers 1); wrk
