@@ -690,31 +690,31 @@ fn connection_limit_warnings_are_rate_limited() {
     assert!((1..300).contains(&suppressed), "{suppressed}");
 }
 
-/// `--workers 1` serves every service from the main thread (no worker pool, as nginx
-/// with `worker_processes 1`), and still shuts down cleanly on SIGTERM.
-#[test]
-fn one_worker_serves_from_one_thread() {
+/// Start `serve` with `args` on HTTP and line (ephemeral ports, no UDP) and check that
+/// both answer on every loopback family; the line service within 3 s.
+fn serve_http_and_line(args: &[&str]) -> Served {
     let v6 = ipv6_loopback_works();
-    let mut s = Served::start(&[
-        "--workers",
-        "1",
-        "--line",
-        "0",
-        "--http",
-        "0",
-        "--udp",
-        "off",
-    ]);
+    let mut all = args.to_vec();
+    all.extend(["--line", "0", "--http", "0", "--udp", "off"]);
+    let s = Served::start(&all);
     for v6 in if v6 { &[false, true][..] } else { &[false][..] } {
         let (head, body, me) = http_get(s.addr("http", *v6), "/");
         assert!(head.starts_with("HTTP/1.1 200"), "{head}");
         assert_eq!(body, format!("{}\n", me.ip()));
+        let mut line = connect(s.addr("line", *v6));
+        line.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
         let mut out = String::new();
-        connect(s.addr("line", *v6))
-            .read_to_string(&mut out)
-            .unwrap();
+        line.read_to_string(&mut out).unwrap();
         assert!(out.starts_with("ip: "), "{out}");
     }
+    s
+}
+
+/// `--workers 1` serves every service from the main thread (no worker pool, as nginx
+/// with `worker_processes 1`), and still shuts down cleanly on SIGTERM.
+#[test]
+fn one_worker_serves_from_one_thread() {
+    let mut s = serve_http_and_line(&["--workers", "1"]);
     let pid = s.child.id();
     let names: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
         .unwrap()
@@ -734,27 +734,7 @@ fn one_worker_serves_from_one_thread() {
 /// nothing at once (deferred, it would wait in the kernel for the whole 30 s).
 #[test]
 fn defer_accept_applies_to_http_only() {
-    let v6 = ipv6_loopback_works();
-    let mut s = Served::start(&[
-        "--defer-accept",
-        "30s",
-        "--line",
-        "0",
-        "--http",
-        "0",
-        "--udp",
-        "off",
-    ]);
-    for v6 in if v6 { &[false, true][..] } else { &[false][..] } {
-        let (head, body, me) = http_get(s.addr("http", *v6), "/");
-        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-        assert_eq!(body, format!("{}\n", me.ip()));
-        let mut line = connect(s.addr("line", *v6));
-        line.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-        let mut out = String::new();
-        line.read_to_string(&mut out).unwrap();
-        assert!(out.starts_with("ip: "), "{out}");
-    }
+    let mut s = serve_http_and_line(&["--defer-accept", "30s"]);
     s.signal("TERM");
     assert_eq!(s.wait_exit(), 0);
 }
