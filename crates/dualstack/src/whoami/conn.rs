@@ -174,30 +174,31 @@ impl Server {
         let request = &buf[..n];
         let facts = Facts::new(acc.peer, acc.local);
         let t = self.inner.cfg.observer.as_ref().map(|_| StdInstant::now());
-        let mut reply = match fast::reply(request, &facts, false) {
-            Some(r) if r.last => r,
+        let sent = fast::with_reply(request, &facts, false, |reply| {
             // Keep-alive: the connection's task answers (and then waits for the next).
-            _ => return Some(Rest::Unanswered(request.to_vec())),
-        };
-        if let (Some(o), Some(t)) = (&self.inner.cfg.observer, t) {
-            o.request(reply.route, 200, facts.family, t.elapsed());
-        }
-        self.inner
-            .counters
-            .answered_at_accept
-            .fetch_add(1, Ordering::Relaxed);
-        match fast::send_last_now(&acc.socket, &reply) {
-            Ok(k) if k == reply.bytes.len() => None,
-            Ok(k) => {
-                reply.bytes.drain(..k);
-                Some(Rest::Sending(reply))
+            if !reply.last {
+                return Some(Rest::Unanswered(request.to_vec()));
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Some(Rest::Sending(reply)),
-            Err(e) => {
-                tracing::debug!(error = %e, "write failed");
-                None
+            if let (Some(o), Some(t)) = (&self.inner.cfg.observer, t) {
+                o.request(reply.route, 200, facts.family, t.elapsed());
             }
-        }
+            self.inner
+                .counters
+                .answered_at_accept
+                .fetch_add(1, Ordering::Relaxed);
+            match fast::send_last_now(&acc.socket, reply.bytes) {
+                Ok(k) if k == reply.bytes.len() => None,
+                Ok(k) => Some(Rest::Sending(reply.rest(k))),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    Some(Rest::Sending(reply.rest(0)))
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "write failed");
+                    None
+                }
+            }
+        });
+        sent.unwrap_or_else(|| Some(Rest::Unanswered(request.to_vec())))
     }
 
     /// The rest of a reply [`Server::answer_at_once`] could not send at once.
@@ -317,21 +318,26 @@ impl Server {
         let counters = &self.inner.counters;
         let observer = &self.inner.cfg.observer;
         let mut phase = self.inner.phase.subscribe();
+        let mut stopped = *phase.borrow() != Phase::Running;
         // Until the first request: the header timeout; parked: the connection's deadline.
         let mut wait: Option<(Instant, HttpError)> = None;
+        let mut waits = http::Waits {
+            timer: std::pin::pin!(tokio::time::sleep_until(
+                Instant::now().later(cfg.header_timeout)
+            )),
+            phase_changed: std::pin::pin!(self.inner.phase_changed.notified()),
+        };
         loop {
-            if prefix.is_empty() {
-                let until = match &wait {
-                    None => Instant::now().later(cfg.header_timeout),
-                    Some((at, _)) => *at,
-                };
-                prefix = match first_bytes(&stream, until, &mut phase).await {
-                    First::Data(b) => b,
-                    First::Closed | First::Shutdown => return,
-                    First::Failed(e) => {
-                        tracing::debug!(error = %e, "read failed");
-                        return;
+            let step = if prefix.is_empty() {
+                if let Some((at, _)) = &wait {
+                    waits.timer.as_mut().reset(*at);
+                }
+                match first_bytes(&stream, &mut waits, &mut phase, &mut stopped).await {
+                    First::Read { stopping } => {
+                        let closing = http::stopping(&mut phase, &mut stopped);
+                        self.read_and_answer(&stream, &facts, stopping, closing)
                     }
+                    First::Failed(e) => return tracing::debug!(error = %e, "read failed"),
                     First::TimedOut => match wait {
                         None => {
                             self.observe_refused(Refused::HeaderTimeout);
@@ -341,49 +347,105 @@ impl Server {
                         }
                         Some((_, why)) => return self.http_ended(why),
                     },
-                };
+                }
+            } else {
+                let closing = http::stopping(&mut phase, &mut stopped);
+                self.answer(&stream, &prefix, &facts, closing)
+                    .unwrap_or_else(|| Step::Hyper(std::mem::take(&mut prefix)))
+            };
+            match step {
+                Step::Sent { last } => {
+                    if last {
+                        return;
+                    }
+                }
+                Step::Partly(reply) => {
+                    if let Err(e) = boxed(|| fast::send(&stream, &reply, cfg.idle_timeout)).await {
+                        return tracing::debug!(error = %e, "write failed");
+                    }
+                    if reply.last {
+                        return;
+                    }
+                }
+                // Readiness without data; at shutdown that means close at once.
+                Step::Nothing if stopped => return,
+                Step::Nothing => continue,
+                Step::Closed => return,
+                Step::Failed(what, e) => return tracing::debug!(error = %e, "{what}"),
+                Step::Hyper(bytes) => {
+                    // Boxed: hyper's state lives in this allocation only while it runs.
+                    let served = boxed(|| {
+                        http::serve_stream(
+                            stream, bytes, &facts, cfg, &mut phase, counters, observer,
+                        )
+                    })
+                    .await;
+                    match served {
+                        Ok(None) => return,
+                        Ok(Some(p)) => {
+                            counters.released.fetch_add(1, Ordering::Relaxed);
+                            stream = p.stream;
+                            prefix = p.prefix;
+                            wait = Some((p.deadline, p.why));
+                            // hyper may have taken the phase's change notice.
+                            stopped = *phase.borrow() != Phase::Running;
+                        }
+                        Err(e) => return self.http_ended(e),
+                    }
+                    continue;
+                }
             }
-            let closing = *phase.borrow() != Phase::Running;
-            // No clock read per request unless someone records durations.
-            let t = observer.as_ref().map(|_| StdInstant::now());
-            if let Some(reply) = fast::reply(&prefix, &facts, closing) {
-                if let (Some(o), Some(t)) = (observer, t) {
-                    o.request(reply.route, 200, facts.family, t.elapsed());
-                }
-                if let Err(e) = boxed(|| fast::send(&stream, &reply, cfg.idle_timeout)).await {
-                    return tracing::debug!(error = %e, "write failed");
-                }
-                if reply.last {
-                    return;
-                }
-                prefix = Vec::new();
-                wait = Some(http::after_response(cfg));
-                continue;
-            }
-            // Boxed: hyper's state lives in this allocation only while it runs.
-            let served = boxed(|| {
-                http::serve_stream(
-                    stream,
-                    std::mem::take(&mut prefix),
-                    &facts,
-                    cfg,
-                    &mut phase,
-                    counters,
-                    observer,
-                )
-            })
-            .await;
-            match served {
-                Ok(None) => return,
-                Ok(Some(p)) => {
-                    counters.released.fetch_add(1, Ordering::Relaxed);
-                    stream = p.stream;
-                    prefix = p.prefix;
-                    wait = Some((p.deadline, p.why));
-                }
-                Err(e) => return self.http_ended(e),
-            }
+            prefix = Vec::new();
+            wait = Some(http::after_response(cfg));
         }
+    }
+
+    /// Answer `request` if it is one [`fast`] answers (`None`: it is not), sending what
+    /// fits now. The reply is built in a per-thread buffer: nothing is allocated unless
+    /// it does not fit in the socket's buffer.
+    fn answer(
+        &self,
+        stream: &TcpStream,
+        request: &[u8],
+        facts: &Facts,
+        closing: bool,
+    ) -> Option<Step> {
+        let observer = &self.inner.cfg.observer;
+        // No clock read per request unless someone records durations.
+        let t = observer.as_ref().map(|_| StdInstant::now());
+        fast::with_reply(request, facts, closing, |reply| {
+            if let (Some(o), Some(t)) = (observer, t) {
+                o.request(reply.route, 200, facts.family, t.elapsed());
+            }
+            match fast::send_now(stream, reply.bytes, reply.last) {
+                Ok(n) if n == reply.bytes.len() => Step::Sent { last: reply.last },
+                Ok(n) => Step::Partly(reply.rest(n)),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Step::Partly(reply.rest(0)),
+                Err(e) => Step::Failed("write failed", e),
+            }
+        })
+    }
+
+    /// Read a request's first bytes into a buffer on this stack (never part of the
+    /// connection's future) and answer them if [`fast`] can; else they go to hyper.
+    /// `stopping`: read even what Tokio has not seen arrive yet ([`http::read_first`]).
+    fn read_and_answer(
+        &self,
+        stream: &TcpStream,
+        facts: &Facts,
+        stopping: bool,
+        closing: bool,
+    ) -> Step {
+        let mut buf = [0u8; http::FIRST_READ];
+        let n = match http::read_first(stream, stopping, &mut buf) {
+            Ok(0) => return Step::Closed,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Step::Nothing,
+            Err(e) => return Step::Failed("read failed", e),
+        };
+        let request = &buf[..n];
+        self.answer(stream, request, facts, closing)
+            .unwrap_or_else(|| Step::Hyper(request.to_vec()))
     }
 
     fn http_ended(&self, e: HttpError) {
@@ -397,6 +459,22 @@ impl Server {
             e => tracing::debug!(error = %e, "connection error"),
         }
     }
+}
+
+/// What became of a request's bytes in [`Server::http`].
+enum Step {
+    /// Answered and sent whole; `last`: the connection ends.
+    Sent { last: bool },
+    /// Answered, but this rest did not fit in the socket's buffer.
+    Partly(fast::Reply),
+    /// Not a request [`fast`] answers: hyper gets these bytes.
+    Hyper(Vec<u8>),
+    /// The socket was readable but nothing had arrived.
+    Nothing,
+    /// The peer closed.
+    Closed,
+    /// The read or the send failed (which, and why).
+    Failed(&'static str, std::io::Error),
 }
 
 /// What [`Server::answer_at_once`] left for a connection task.

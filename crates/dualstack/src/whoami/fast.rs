@@ -27,60 +27,124 @@ use super::Facts;
 /// Most headers a request answered here may have; more go to hyper (which allows 100).
 const MAX_HEADERS: usize = 32;
 
-/// A response for one request, ready to send.
+/// A response for one request, ready to send: an owned copy, for a reply that waits for
+/// room in the socket's buffer.
 #[derive(Debug)]
 pub(crate) struct Reply {
     /// Status line, headers and body (none for `HEAD`).
     pub(crate) bytes: Vec<u8>,
     /// The response ends the connection (the request or the server said close).
     pub(crate) last: bool,
+}
+
+/// A response built in this thread's scratch buffer (see [`with_reply`]).
+#[derive(Debug)]
+pub(crate) struct ReplyRef<'a> {
+    /// Status line, headers and body (none for `HEAD`).
+    pub(crate) bytes: &'a [u8],
+    /// The response ends the connection (the request or the server said close).
+    pub(crate) last: bool,
     /// The route label, for the observer.
     pub(crate) route: &'static str,
+}
+
+impl ReplyRef<'_> {
+    /// An owned copy of what is left to send after the first `sent` bytes.
+    pub(crate) fn rest(&self, sent: usize) -> Reply {
+        Reply {
+            bytes: self.bytes[sent..].to_vec(),
+            last: self.last,
+        }
+    }
 }
 
 /// The reply to `request` (all the bytes read so far), or `None` if hyper must handle
 /// them. `closing`: the server is shutting down, so the reply says `Connection: close`
 /// and ends the connection.
+#[cfg(test)]
 pub(crate) fn reply(request: &[u8], facts: &Facts, closing: bool) -> Option<Reply> {
+    with_reply(request, facts, closing, |r| r.rest(0))
+}
+
+/// Build the reply to `request` (as [`reply`] would) in this thread's scratch buffers
+/// and hand it to `f`, which sends it: no allocation per request. `None`, without calling
+/// `f`, if hyper must handle the request.
+pub(crate) fn with_reply<R>(
+    request: &[u8],
+    facts: &Facts,
+    closing: bool,
+    f: impl FnOnce(ReplyRef<'_>) -> R,
+) -> Option<R> {
     let simple = parse(request)?;
-    let mut body = Vec::with_capacity(64);
-    let ctype = write_body(simple.route, facts, &mut body);
     let last = closing || simple.close;
-    let mut b = Vec::with_capacity(128 + body.len());
+    Some(SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut s) => {
+            let Scratch { date, body, out } = &mut *s;
+            build(&simple, facts, last, date, body, out);
+            f(ReplyRef {
+                bytes: out,
+                last,
+                route: simple.route.label(),
+            })
+        }
+        // Only if `f` builds a reply itself, which no caller does: buffers of its own.
+        Err(_) => {
+            let (mut date, mut body, mut out) = (Date::NONE, Vec::new(), Vec::new());
+            build(&simple, facts, last, &mut date, &mut body, &mut out);
+            f(ReplyRef {
+                bytes: &out,
+                last,
+                route: simple.route.label(),
+            })
+        }
+    }))
+}
+
+/// Write the response to `simple` into `b`, with `body` as scratch.
+fn build(
+    simple: &Simple,
+    facts: &Facts,
+    last: bool,
+    date: &mut Date,
+    body: &mut Vec<u8>,
+    b: &mut Vec<u8>,
+) {
+    body.clear();
+    b.clear();
+    let ctype = write_body(simple.route, facts, body);
     b.extend_from_slice(b"HTTP/1.1 200 OK\r\ncontent-type: ");
     b.extend_from_slice(ctype.as_bytes());
     if last {
         b.extend_from_slice(b"\r\nconnection: close");
     }
     b.extend_from_slice(b"\r\ncontent-length: ");
-    push_decimal(&mut b, body.len());
+    push_decimal(b, body.len());
     b.extend_from_slice(b"\r\ndate: ");
-    DATE.with(|d| d.borrow_mut().push(&mut b));
+    date.push(b);
     b.extend_from_slice(b"\r\n\r\n");
     if !simple.head {
-        b.extend_from_slice(&body);
+        b.extend_from_slice(body);
     }
-    Some(Reply {
-        bytes: b,
-        last,
-        route: simple.route.label(),
-    })
 }
 
-/// Send `reply` on `stream`. It almost always goes in one nonblocking `send`; a client
-/// that does not read its responses gets `idle` to make room before the error. A last
-/// reply is sent with `MSG_MORE`, so the close that follows adds the FIN to its segment.
+/// Send as much of `bytes` as fits now, in one nonblocking `send`. A `last` reply goes
+/// with `MSG_MORE`, so the close that follows adds the FIN to its segment.
+pub(crate) fn send_now(stream: &TcpStream, bytes: &[u8], last: bool) -> io::Result<usize> {
+    if last {
+        stream.try_io(tokio::io::Interest::WRITABLE, || {
+            crate::sys::socket::send_more(stream, &[io::IoSlice::new(bytes)])
+        })
+    } else {
+        stream.try_write(bytes)
+    }
+}
+
+/// Send `reply` on `stream` (as [`send_now`] does, until all is sent). A client that does
+/// not read its responses gets `idle` to make room before the error.
 pub(crate) async fn send(stream: &TcpStream, reply: &Reply, idle: Duration) -> io::Result<()> {
     let mut rest = &reply.bytes[..];
     while !rest.is_empty() {
-        let sent = if reply.last {
-            stream.try_io(tokio::io::Interest::WRITABLE, || {
-                crate::sys::socket::send_more(stream, &[io::IoSlice::new(rest)])
-            })
-        } else {
-            stream.try_write(rest)
-        };
-        match sent {
+        match send_now(stream, rest, reply.last) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => rest = &rest[n..],
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -94,12 +158,11 @@ pub(crate) async fn send(stream: &TcpStream, reply: &Reply, idle: Duration) -> i
     Ok(())
 }
 
-/// Send as much of a last `reply` as fits now on a nonblocking socket no event loop
-/// watches: one `send` with `MSG_MORE`, as [`send`] does, so the close adds the FIN to its
-/// segment. Returns how many bytes went.
-pub(crate) fn send_last_now(socket: &std::net::TcpStream, reply: &Reply) -> io::Result<usize> {
-    debug_assert!(reply.last);
-    crate::sys::socket::send_more(socket, &[io::IoSlice::new(&reply.bytes)])
+/// Send as much of a last reply as fits now on a nonblocking socket no event loop
+/// watches: one `send` with `MSG_MORE`, as [`send_now`] does, so the close adds the FIN
+/// to its segment. Returns how many bytes went.
+pub(crate) fn send_last_now(socket: &std::net::TcpStream, bytes: &[u8]) -> io::Result<usize> {
+    crate::sys::socket::send_more(socket, &[io::IoSlice::new(bytes)])
 }
 
 /// What [`parse`] found in a request it accepts.
@@ -168,8 +231,19 @@ fn push_decimal(b: &mut Vec<u8>, mut n: usize) {
     b.extend_from_slice(&digits[i..]);
 }
 
+/// What [`with_reply`] builds in, one per thread: the cached date and two buffers whose
+/// capacity stays (a few hundred bytes: a body holds an address, a port and at most a
+/// 253-byte host name).
+struct Scratch {
+    date: Date,
+    body: Vec<u8>,
+    out: Vec<u8>,
+}
+
 thread_local! {
-    static DATE: RefCell<Date> = const { RefCell::new(Date { secs: u64::MAX, text: [0; 29] }) };
+    static SCRATCH: RefCell<Scratch> = const {
+        RefCell::new(Scratch { date: Date::NONE, body: Vec::new(), out: Vec::new() })
+    };
 }
 
 /// The `Date` header value (IMF-fixdate, 29 bytes), formatted once a second per thread
@@ -180,6 +254,12 @@ struct Date {
 }
 
 impl Date {
+    /// Nothing cached yet.
+    const NONE: Date = Date {
+        secs: u64::MAX,
+        text: [0; 29],
+    };
+
     /// Append the current date to `b`.
     fn push(&mut self, b: &mut Vec<u8>) {
         let now = SystemTime::now();

@@ -464,10 +464,12 @@ pub(crate) const PARK_AFTER: Duration = Duration::from_millis(1000);
 
 /// What waiting for a connection's first bytes gave.
 pub(crate) enum First {
-    Data(Vec<u8>),
-    Closed,
+    /// Read now: the socket is readable, or the server is stopping (`stopping`; then
+    /// what has arrived is answered with `Connection: close`, and nothing means close).
+    Read {
+        stopping: bool,
+    },
     TimedOut,
-    Shutdown,
     Failed(io::Error),
 }
 
@@ -475,55 +477,62 @@ pub(crate) enum First {
 /// is read by hyper.
 pub(crate) const FIRST_READ: usize = 1024;
 
-/// Wait until `until` for a connection's first bytes and read them (at most
-/// [`FIRST_READ`]), a real read: Tokio reports an accepted socket readable before any data
-/// came. No buffer exists until data is there. At shutdown, bytes already received are
-/// still read.
+/// The timer and the shutdown waiter a connection waits on between requests, kept for
+/// its whole life. Moving the timer's deadline later is one atomic update (Tokio files
+/// the entry again only when the old deadline comes), and the waiter stays registered,
+/// so a keep-alive request adds and removes no timer-wheel entry and no waiter. Once
+/// polled it is only ever polled by the same task.
+pub(crate) struct Waits<'w, 'n> {
+    pub(crate) timer: Pin<&'w mut tokio::time::Sleep>,
+    pub(crate) phase_changed: Pin<&'w mut tokio::sync::futures::Notified<'n>>,
+}
+
+/// Whether the server has begun to stop, as far as `phase` tells; `stopping` remembers
+/// it (a phase never goes back to running). Reads the shared value only after a change.
+pub(crate) fn stopping(phase: &mut watch::Receiver<Phase>, stopping: &mut bool) -> bool {
+    if !*stopping {
+        *stopping = match phase.has_changed() {
+            Ok(false) => false,
+            Ok(true) => *phase.borrow_and_update() != Phase::Running,
+            Err(_) => true,
+        };
+    }
+    *stopping
+}
+
+/// Wait (until `waits.timer`) until a connection's first bytes can be read: Tokio reports
+/// an accepted socket readable before any data came, so the caller's read decides. No
+/// buffer exists until then.
 ///
 /// Small on purpose (it is the state every idle connection keeps): readiness is polled on
 /// the stream itself, not through a `readable()` future and its waiter node.
 pub(crate) async fn first_bytes(
     stream: &TcpStream,
-    until: Instant,
+    waits: &mut Waits<'_, '_>,
     phase: &mut watch::Receiver<Phase>,
+    stopped: &mut bool,
 ) -> First {
-    let mut sleep = std::pin::pin!(tokio::time::sleep_until(until));
-    loop {
-        let mut stopping = *phase.borrow_and_update() != Phase::Running;
-        if !stopping {
-            let mut changed = std::pin::pin!(phase.changed());
-            let woke = std::future::poll_fn(|cx| {
-                if let Poll::Ready(r) = stream.poll_read_ready(cx) {
-                    return Poll::Ready(Woke::Readable(r));
-                }
-                if Future::poll(sleep.as_mut(), cx).is_ready() {
-                    return Poll::Ready(Woke::TimedOut);
-                }
-                Future::poll(changed.as_mut(), cx).map(|r| match r {
-                    Ok(()) => Woke::Phase,
-                    Err(_) => Woke::ServerGone,
-                })
-            })
-            .await;
-            match woke {
-                Woke::Readable(Ok(())) => {}
-                Woke::Readable(Err(e)) => return First::Failed(e),
-                Woke::TimedOut => return First::TimedOut,
-                // Look at the phase again.
-                Woke::Phase => continue,
-                Woke::ServerGone => stopping = true,
-            }
+    if stopping(phase, stopped) {
+        return First::Read { stopping: true };
+    }
+    let woke = std::future::poll_fn(|cx| {
+        if let Poll::Ready(r) = stream.poll_read_ready(cx) {
+            return Poll::Ready(Woke::Readable(r));
         }
-        match read_first(stream, stopping) {
-            Ok(b) if b.is_empty() => return First::Closed,
-            Ok(b) => return First::Data(b),
-            // Nothing received: at shutdown that means close at once.
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if stopping {
-                    return First::Shutdown;
-                }
-            }
-            Err(e) => return First::Failed(e),
+        if Future::poll(waits.timer.as_mut(), cx).is_ready() {
+            return Poll::Ready(Woke::TimedOut);
+        }
+        Future::poll(waits.phase_changed.as_mut(), cx).map(|()| Woke::Phase)
+    })
+    .await;
+    match woke {
+        Woke::Readable(Ok(())) => First::Read { stopping: false },
+        Woke::Readable(Err(e)) => First::Failed(e),
+        Woke::TimedOut => First::TimedOut,
+        // The waiter is spent: from here on `stopped` stays true and it is not polled.
+        Woke::Phase => {
+            *stopped = true;
+            First::Read { stopping: true }
         }
     }
 }
@@ -533,32 +542,32 @@ enum Woke {
     Readable(io::Result<()>),
     TimedOut,
     Phase,
-    ServerGone,
 }
 
-/// Read what has arrived (at most [`FIRST_READ`]); empty at the end of the stream. A plain
-/// function, so the read buffer is on its stack, never part of the state of the caller's
-/// future.
+/// Read what has arrived into `buf` (at most [`FIRST_READ`]); 0 at the end of the
+/// stream. The caller's buffer is on its stack, never part of a connection's future.
 ///
 /// `ask_kernel`: read even if Tokio has not seen the socket readable yet. At shutdown the
 /// phase change can wake the task before the runtime has polled for the data's event, and
 /// Tokio's `try_read` would then report "nothing there" without asking, so a request
 /// already received would be closed unanswered (and the unread bytes turn the close into
 /// a reset).
-fn read_first(stream: &TcpStream, ask_kernel: bool) -> io::Result<Vec<u8>> {
-    let mut buf = [0u8; FIRST_READ];
-    let mut n = 0;
+pub(crate) fn read_first(
+    stream: &TcpStream,
+    ask_kernel: bool,
+    buf: &mut [u8; FIRST_READ],
+) -> io::Result<usize> {
     if ask_kernel {
-        n = crate::sys::socket::recv_now(stream, &mut buf)?;
-        return Ok(buf[..n].to_vec());
+        return crate::sys::socket::recv_now(stream, buf);
     }
+    let mut n = 0;
     // A short read drained the socket (as Tokio's own `poll_read` and nginx assume with
     // edge-triggered epoll): report it to Tokio as "would block" so it forgets the
     // readiness this read used. Otherwise the wait for the next keep-alive request began
     // with a `recv` bound to fail (strace: one request in three paid it). Tokio clears
     // only the readiness it saw before the closure ran, never a newer epoll event.
     let read = stream.try_io(tokio::io::Interest::READABLE, || {
-        n = crate::sys::socket::recv_now(stream, &mut buf)?;
+        n = crate::sys::socket::recv_now(stream, buf)?;
         if 0 < n && n < FIRST_READ {
             return Err(io::ErrorKind::WouldBlock.into());
         }
@@ -566,7 +575,7 @@ fn read_first(stream: &TcpStream, ask_kernel: bool) -> io::Result<Vec<u8>> {
     });
     match read {
         Err(e) if !(e.kind() == io::ErrorKind::WouldBlock && n > 0) => Err(e),
-        _ => Ok(buf[..n].to_vec()),
+        _ => Ok(n),
     }
 }
 

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::http::{HttpConfig, Phase};
@@ -184,6 +184,10 @@ pub(crate) struct Inner {
     pub(crate) http: HttpConfig,
     pub(crate) limit: Arc<Semaphore>,
     pub(crate) phase: watch::Sender<Phase>,
+    /// Notified after every change of `phase`. A connection waiting for a request keeps
+    /// one waiter here for its whole life, where `phase.changed()` would add and remove
+    /// one per request.
+    pub(crate) phase_changed: Notify,
     pub(crate) counters: Counters,
     /// PROXY failures are logged from connection tasks: one throttle for all of them.
     pub(crate) proxy_warn: Mutex<Throttle>,
@@ -208,6 +212,7 @@ impl Server {
                 http,
                 limit: Arc::new(Semaphore::new(max)),
                 phase,
+                phase_changed: Notify::new(),
                 counters: Counters::default(),
                 proxy_warn: Mutex::new(Throttle::new(WARN_INTERVAL)),
             }),
@@ -321,18 +326,22 @@ impl Server {
     /// Begin a graceful shutdown: stop accepting (TCP) and answering (UDP); requests that
     /// have arrived are answered with `Connection: close`, idle connections close.
     pub fn shutdown(&self) {
-        self.inner.phase.send_if_modified(|p| {
+        let changed = self.inner.phase.send_if_modified(|p| {
             let was = *p;
             if was == Phase::Running {
                 *p = Phase::Draining;
             }
             was == Phase::Running
         });
+        if changed {
+            self.inner.phase_changed.notify_waiters();
+        }
     }
 
     /// End every connection now (they are dropped at their next poll).
     pub fn cut(&self) {
         self.inner.phase.send_replace(Phase::Cut);
+        self.inner.phase_changed.notify_waiters();
     }
 
     /// Wait until every connection has ended, or `deadline` has passed. Returns how many
