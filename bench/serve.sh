@@ -6,14 +6,24 @@
 #
 #   bash bench/serve.sh      # DURATION=2 ROUNDS=9 CONNS=50 IDLE=10000 SKIP_RPS=1 SKIP_IDLE=1
 #                            # SERVER_CPU=1 CLIENT_CPU=0,1 CLIENT_THREADS=2 WORKERS=1
+#                            # SPLITS="quota shared" QUOTA=50
 #
-# Core split (2-core machine, so the client shares it): every server runs one worker pinned
-# to CPU $SERVER_CPU (nginx worker_processes 1, Go GOMAXPROCS=1, ours --workers 1); wrk
-# runs $CLIENT_THREADS threads on CPUs $CLIENT_CPU. By default the client's threads may
-# use both CPUs, so one of them competes with the server for CPU 1: every microsecond a
-# server does not spend is the client's, and requests/s follows the server's efficiency.
+# Core splits (2-core machine, so the client shares it). Every server runs one worker
+# pinned to CPU $SERVER_CPU (nginx worker_processes 1, Go GOMAXPROCS=1, ours --workers 1);
+# wrk runs $CLIENT_THREADS threads on CPUs $CLIENT_CPU. Requests/s are measured twice:
+# - quota: each server may also use at most $QUOTA% of one CPU (its own cgroup, CPU
+#   controller: cpu.max, or cpu.cfs_quota_us in cgroup v1), as a container with a CPU
+#   limit runs. The client has the rest of both CPUs, more than it needs, so requests/s
+#   is the server's: the budget divided by its CPU time per request. Needs root and a
+#   writable CPU controller; skipped otherwise.
+# - shared: no quota. One client thread competes with the server for CPU $SERVER_CPU, so
+#   requests/s also follows how the scheduler shares that CPU between them.
 # (With the client alone on CPU 0, SERVER_CPU=1 CLIENT_CPU=0 CLIENT_THREADS=1, the client
 # is the bottleneck for every server here and all of them score about the same.)
+# Every server is started in its own session, as a daemon is: nginx daemonizes itself, and
+# with the kernel's autogroup scheduling a server left in the shell's session shares the
+# client's group, which costs it about 10% of requests/s against one in its own (seen
+# here: /proc/PID/autogroup).
 #
 # `Connection: close` rows are run twice: as configured by default, and with a deferred
 # accept on both sides (nginx `listen ... deferred`, ours --defer-accept 5s; Linux
@@ -35,6 +45,7 @@ SERVER_CPU=${SERVER_CPU:-1}
 CLIENT_CPU=${CLIENT_CPU:-0,1}
 CLIENT_THREADS=${CLIENT_THREADS:-2}
 WORKERS=${WORKERS:-1}
+QUOTA=${QUOTA:-50}
 
 need=()
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
@@ -58,15 +69,53 @@ free_port() {
 
 WORK=$(mktemp -d)
 PIDS=()
+CGROUPS=()
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     for f in "$WORK"/nginx-*.pid; do
         [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
     done
     sleep 0.3
+    for g in "${CGROUPS[@]}"; do # empty once the killed servers have exited
+        for _ in $(seq 30); do rmdir "$g" 2>/dev/null && break; sleep 0.1; done
+    done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+
+# --- CPU quota per server (cgroup v2 cpu.max, or the v1 cpu controller) ----------------
+CGV=""
+if [ "$(id -u)" = 0 ] && [ -w /sys/fs/cgroup/cgroup.subtree_control ] &&
+    grep -qw cpu /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
+    echo +cpu >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null && CGV=2 CGROOT=/sys/fs/cgroup
+elif [ "$(id -u)" = 0 ] && [ -w /sys/fs/cgroup/cpu/cgroup.procs ]; then
+    CGV=1 CGROOT=/sys/fs/cgroup/cpu
+fi
+cg_join() { # name pids...: put the pids in a cgroup of their own (no quota yet)
+    local g="$CGROOT/dualstack-bench-$$-$1" p
+    shift
+    [ -n "$CGV" ] || return 0
+    mkdir -p "$g" && CGROUPS+=("$g")
+    for p in "$@"; do echo "$p" >"$g/cgroup.procs"; done
+}
+cg_quota() { # percent of one CPU for every server's cgroup; 0: none
+    local g
+    for g in "${CGROUPS[@]}"; do
+        if [ "$CGV" = 2 ]; then
+            if (($1)); then echo "$(($1 * 1000)) 100000" >"$g/cpu.max"; else echo max >"$g/cpu.max"; fi
+        else
+            echo 100000 >"$g/cpu.cfs_period_us"
+            if (($1)); then echo $(($1 * 1000)) >"$g/cpu.cfs_quota_us"; else echo -1 >"$g/cpu.cfs_quota_us"; fi
+        fi
+    done
+}
+if [ -z "${SPLITS:-}" ]; then
+    SPLITS=shared
+    [ -n "$CGV" ] && SPLITS="quota shared"
+elif [[ " $SPLITS " == *" quota "* ]] && [ -z "$CGV" ]; then
+    echo "no writable cgroup CPU controller (root needed): the quota split is skipped" >&2
+    SPLITS=${SPLITS//quota/}
+fi
 
 # Idle connections need fds on both sides; root may raise the hard limit.
 want=$((2 * IDLE + 1000))
@@ -104,6 +153,8 @@ CONF
     taskset -c "$SERVER_CPU" "$NGINX" -c "$WORK/nginx-$name.conf" -e "$WORK/nginx-$name.err" \
         -g 'daemon on; master_process on;'
     for _ in $(seq 50); do [ -s "$WORK/nginx-$name.pid" ] && break; sleep 0.1; done
+    # shellcheck disable=SC2046
+    cg_join "nginx-$name" $(nginx_pids "$name")
 }
 nginx_pids() { # name
     local master
@@ -152,21 +203,24 @@ wait_http() {
 }
 start_go() {
     local port=$1
-    GOMAXPROCS=$WORKERS taskset -c "$SERVER_CPU" "$WORK/whoami-go" "127.0.0.1:$port" "[::1]:$port" &
+    GOMAXPROCS=$WORKERS setsid taskset -c "$SERVER_CPU" "$WORK/whoami-go" "127.0.0.1:$port" "[::1]:$port" \
+        </dev/null &
     GOPID=$!
     PIDS+=("$GOPID")
     wait_http "$port"
+    cg_join "go" "$GOPID"
 }
 start_ours() {
     local port=$1
     shift
-    RUST_LOG=warn taskset -c "$SERVER_CPU" "$BIN" serve --workers "$WORKERS" --line off --udp off \
+    RUST_LOG=warn setsid taskset -c "$SERVER_CPU" "$BIN" serve --workers "$WORKERS" --line off --udp off \
         --http "127.0.0.1:$port" --http "[::1]:$port" \
         --max-connections $((IDLE * 2)) --header-timeout 120s --idle-timeout 300s "$@" \
-        2>>"$WORK/ours.err" &
+        </dev/null 2>>"$WORK/ours.err" &
     OURS=$!
     PIDS+=("$OURS")
     wait_http "$port"
+    cg_join "ours-$port" "$OURS"
 }
 
 NPORT=$(free_port)
@@ -235,36 +289,46 @@ row() { # family mode accept "nginx rounds" "Go rounds" (may be empty) "our roun
 }
 
 if [ -z "${SKIP_RPS:-}" ]; then
-    echo
-    echo "HTTP whoami, wrk -t$CLIENT_THREADS -c$CONNS -d${DURATION}s on CPUs $CLIENT_CPU; servers on CPU $SERVER_CPU, $WORKERS worker(s) each"
-    echo "median of $ROUNDS alternating rounds; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "(µs: the server's CPU time, user + system, per request; accept: deferred = nginx"
-    echo " 'listen ... deferred' and ours --defer-accept 5s, Go has no such option)"
-    printf '%-10s %-11s %-8s %10s %10s %10s %8s %8s %8s %8s %8s\n' family mode accept "nginx r/s" \
-        "Go r/s" "ours r/s" "ours/ngx" "Go/ngx" "ngx µs" "Go µs" "ours µs"
     npids=$(nginx_pids plain)
     ndpids=$(nginx_pids deferred)
-    for host in 127.0.0.1 "[::1]"; do
-        for mode in keep-alive close; do
-            hdr=()
-            [ "$mode" = close ] && hdr=(-H "Connection: close")
-            n="" g="" o="" nd="" od=""
-            for _ in $(seq "$ROUNDS"); do
-                n+=" $(round "$npids" "http://$host:$NPORT/" "${hdr[@]}")"
-                g+=" $(round "$GOPID" "http://$host:$GPORT/" "${hdr[@]}")"
-                o+=" $(round "$OURS" "http://$host:$OPORT/" "${hdr[@]}")"
+    for split in $SPLITS; do
+        echo
+        if [ "$split" = quota ]; then
+            cg_quota "$QUOTA"
+            echo "split: quota. Each server on CPU $SERVER_CPU and at most $QUOTA% of one CPU (cgroup v$CGV);"
+        else
+            cg_quota 0
+            echo "split: shared. Each server on CPU $SERVER_CPU, no quota;"
+        fi
+        echo "HTTP whoami, wrk -t$CLIENT_THREADS -c$CONNS -d${DURATION}s on CPUs $CLIENT_CPU; $WORKERS worker(s) per server"
+        echo "median of $ROUNDS alternating rounds; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+        echo "(µs: the server's CPU time, user + system, per request; accept: deferred = nginx"
+        echo " 'listen ... deferred' and ours --defer-accept 5s, Go has no such option)"
+        printf '%-10s %-11s %-8s %10s %10s %10s %8s %8s %8s %8s %8s\n' family mode accept "nginx r/s" \
+            "Go r/s" "ours r/s" "ours/ngx" "Go/ngx" "ngx µs" "Go µs" "ours µs"
+        for host in 127.0.0.1 "[::1]"; do
+            for mode in keep-alive close; do
+                hdr=()
+                [ "$mode" = close ] && hdr=(-H "Connection: close")
+                n="" g="" o="" nd="" od=""
+                for _ in $(seq "$ROUNDS"); do
+                    n+=" $(round "$npids" "http://$host:$NPORT/" "${hdr[@]}")"
+                    g+=" $(round "$GOPID" "http://$host:$GPORT/" "${hdr[@]}")"
+                    o+=" $(round "$OURS" "http://$host:$OPORT/" "${hdr[@]}")"
+                    if [ "$mode" = close ]; then
+                        nd+=" $(round "$ndpids" "http://$host:$NDPORT/" "${hdr[@]}")"
+                        od+=" $(round "$OURS_D" "http://$host:$ODPORT/" "${hdr[@]}")"
+                    fi
+                done
+                row "$host" "$mode" default "$n" "$g" "$o"
                 if [ "$mode" = close ]; then
-                    nd+=" $(round "$ndpids" "http://$host:$NDPORT/" "${hdr[@]}")"
-                    od+=" $(round "$OURS_D" "http://$host:$ODPORT/" "${hdr[@]}")"
+                    row "$host" "$mode" deferred "$nd" "" "$od"
                 fi
             done
-            row "$host" "$mode" default "$n" "$g" "$o"
-            if [ "$mode" = close ]; then
-                row "$host" "$mode" deferred "$nd" "" "$od"
-            fi
         done
+        echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
     done
-    echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+    cg_quota 0
 fi
 
 # --- memory per idle connection ------------------------------------------------------
