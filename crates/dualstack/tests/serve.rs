@@ -467,6 +467,74 @@ async fn deferred_accept_answers_closing_requests_from_the_accept_loop() {
     assert_eq!(d.cut, 0);
 }
 
+/// Without a deferred accept, a request that is already there when its connection is
+/// accepted (connections waited in the listen queue: the server is behind) is answered by
+/// the accept loop too; a connection whose request is not there yet gets its task, and
+/// the accept loop then tries fewer connections.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_waiting_in_the_listen_queue_are_answered_at_accept() {
+    const PER_FAMILY: usize = 4;
+    let socks: Vec<Bound> = ["127.0.0.1:0", "[::1]:0"]
+        .iter()
+        .filter_map(|a| support::listen::tcp(a))
+        .collect();
+    let addrs: Vec<SocketAddr> = socks.iter().map(|b| b.local).collect();
+    let first = addrs[0];
+    // The kernel completes these handshakes and queues the requests before the server
+    // accepts anything.
+    let queued: Vec<(SocketAddr, TcpStream)> = tokio::task::spawn_blocking(move || {
+        let mut v = Vec::new();
+        for &addr in &addrs {
+            for _ in 0..PER_FAMILY {
+                let mut c = client(addr);
+                c.write_all(b"GET /family HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    .unwrap();
+                v.push((addr, c));
+            }
+        }
+        v
+    })
+    .await
+    .unwrap();
+    let n = queued.len() as u64;
+    let running = Server::new(ServerConfig::default())
+        .start(socks.into_iter().map(|b| (Service::Http, b)).collect())
+        .unwrap();
+    let server = running.server().clone();
+    tokio::task::spawn_blocking(move || {
+        for (addr, mut c) in queued {
+            let family = if addr.is_ipv4() { "IPv4" } else { "IPv6" };
+            let mut r = String::new();
+            c.read_to_string(&mut r).unwrap();
+            assert!(r.contains("\r\nconnection: close\r\n"), "{r:?}");
+            assert!(r.ends_with(&format!("\r\n\r\n{family}\n")), "{addr}: {r:?}");
+        }
+    })
+    .await
+    .unwrap();
+    let st = server.stats();
+    assert_eq!(st.answered_at_accept, n, "{st:?}");
+    // A connection that has sent nothing when accepted: its task answers.
+    let r = tokio::task::spawn_blocking(move || {
+        let mut c = client(first);
+        std::thread::sleep(Duration::from_millis(200));
+        c.write_all(b"GET /family HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut r = String::new();
+        c.read_to_string(&mut r).unwrap();
+        r
+    })
+    .await
+    .unwrap();
+    let family = if first.is_ipv4() { "IPv4" } else { "IPv6" };
+    assert!(r.ends_with(&format!("\r\n\r\n{family}\n")), "{r:?}");
+    assert_eq!(server.stats().answered_at_accept, n);
+    until("connections released", || server.stats().active == 0).await;
+    let d = running.stop(std::future::pending()).await;
+    assert_eq!(d.cut, 0);
+}
+
 /// With a deferred accept a client that connects and sends nothing stays in the kernel:
 /// not accepted, no connection slot, no task. Its first bytes bring it in.
 #[cfg(target_os = "linux")]

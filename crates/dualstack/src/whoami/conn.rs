@@ -10,9 +10,10 @@
 //! [`ServerConfig::defer_accept`](super::server::ServerConfig::defer_accept)) hands over
 //! connections whose request is already there. A plain `Connection: close` request is then
 //! answered in the accept loop itself, before the connection is registered with the
-//! runtime: no task, no timer, no `epoll_ctl`. Without the deferral the request has almost
-//! never arrived at accept (the client writes after its own handshake completes), so the
-//! accept loop does not look.
+//! runtime: no task, no timer, no `epoll_ctl`. Without the deferral a new connection's
+//! request is there at accept only when connections waited in the listen queue (the
+//! server is behind; the client writes after its own handshake completes), so the accept
+//! loop looks only while looking pays ([`EarlyRead`]).
 
 use std::sync::atomic::Ordering;
 use std::time::Instant as StdInstant;
@@ -50,6 +51,7 @@ impl Server {
         let flush = tokio::time::sleep_until(Instant::now());
         tokio::pin!(flush);
         let mut flush_at = None;
+        let mut early = EarlyRead::default();
         loop {
             if *phase.borrow_and_update() != Phase::Running {
                 break;
@@ -107,14 +109,16 @@ impl Server {
             }
             tracing::info!(%service, peer = %acc.peer, local = %acc.local, "connection");
             let span = tracing::info_span!("conn", peer = %acc.peer, local = %acc.local, %service);
-            // Without a deferred accept a new connection's request has almost never
-            // arrived yet (measured: one failed `recv` per connection), so only then.
-            if acc.deferred
-                && service == Service::Http
+            if service == Service::Http
                 && self.inner.cfg.proxy.is_none()
                 && self.inner.cfg.reverse.is_none()
+                && (acc.deferred || early.try_now())
             {
-                let Some(rest) = span.in_scope(|| self.answer_at_once(&acc)) else {
+                let rest = span.in_scope(|| self.answer_at_once(&acc));
+                if !acc.deferred {
+                    early.found(!matches!(&rest, Some(Rest::Unanswered(p)) if p.is_empty()));
+                }
+                let Some(rest) = rest else {
                     self.inner.counters.released.fetch_add(1, Ordering::Relaxed);
                     continue;
                 };
@@ -461,6 +465,46 @@ impl Server {
     }
 }
 
+/// Whether the accept loop reads a new connection's request itself when the listener does
+/// not defer accepts. The request is there at accept only when connections wait in the
+/// listen queue, that is when the server is behind: then answering a `Connection: close`
+/// request in the accept loop (as with a deferred accept) saves its registration, task and
+/// timer. A server that keeps up would pay a `recv` that finds nothing for each
+/// connection. So: try every connection while tries find data; after a try that finds
+/// none, skip the next 2, then 4 after another, up to [`EarlyRead::MAX_SKIP`]: a server
+/// that keeps up pays one empty `recv` per 64 connections.
+#[derive(Debug, Default)]
+struct EarlyRead {
+    /// Connections still to skip.
+    skip: u32,
+    /// Tries in a row that found nothing (capped).
+    misses: u32,
+}
+
+impl EarlyRead {
+    /// Most connections skipped after a try that found nothing.
+    const MAX_SKIP: u32 = 64;
+
+    /// Whether to try this connection.
+    fn try_now(&mut self) -> bool {
+        if self.skip > 0 {
+            self.skip -= 1;
+            return false;
+        }
+        true
+    }
+
+    /// What the try found: request bytes (or the peer's close), or nothing yet.
+    fn found(&mut self, data: bool) {
+        if data {
+            self.misses = 0;
+        } else {
+            self.misses = (self.misses + 1).min(Self::MAX_SKIP.trailing_zeros());
+            self.skip = 1 << self.misses;
+        }
+    }
+}
+
 /// What became of a request's bytes in [`Server::http`].
 enum Step {
     /// Answered and sent whole; `last`: the connection ends.
@@ -505,4 +549,47 @@ fn register(acc: RawAccepted, span: &tracing::Span) -> Option<Accepted> {
 /// connection future went from 1.4-1.7 KB to 1,152 B, in release.)
 fn boxed<F: std::future::Future>(make: impl FnOnce() -> F) -> std::pin::Pin<Box<F>> {
     Box::pin(make())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EarlyRead;
+
+    /// Which of `n` connections are tried, given what each try finds.
+    fn tried(e: &mut EarlyRead, n: usize, finds: bool) -> usize {
+        let mut t = 0;
+        for _ in 0..n {
+            if e.try_now() {
+                t += 1;
+                e.found(finds);
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn early_reads_back_off_while_they_find_nothing() {
+        let mut e = EarlyRead::default();
+        // Tried, 2 skipped, tried, 4 skipped, tried, 8 skipped; at most 64 skipped later.
+        assert_eq!(tried(&mut e, 1 + 2 + 1 + 4 + 1 + 8, false), 3);
+        let mut e = EarlyRead::default();
+        let steady = tried(&mut e, 10_000, false);
+        assert!((150..=170).contains(&steady), "{steady} tries in 10,000");
+    }
+
+    #[test]
+    fn early_reads_try_every_connection_while_they_find_data() {
+        let mut e = EarlyRead::default();
+        assert_eq!(tried(&mut e, 1_000, true), 1_000);
+        // After a long quiet spell, the first try that finds data resumes them.
+        let mut e = EarlyRead::default();
+        tried(&mut e, 10_000, false);
+        let mut k = 0;
+        while !e.try_now() {
+            k += 1;
+        }
+        assert!(k <= 64);
+        e.found(true);
+        assert_eq!(tried(&mut e, 100, true), 100);
+    }
 }

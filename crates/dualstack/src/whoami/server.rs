@@ -154,8 +154,9 @@ pub struct Stats {
     /// HTTP/1.1 is answered without one).
     pub http_started: u64,
     /// HTTP connections answered by the accept loop itself, before any task or runtime
-    /// registration: their `Connection: close` request was there at accept (see
-    /// [`ServerConfig::defer_accept`]).
+    /// registration: their `Connection: close` request was there at accept (always with
+    /// [`ServerConfig::defer_accept`]; without it, when connections waited in the listen
+    /// queue).
     pub answered_at_accept: u64,
     /// TCP connections open now.
     pub active: u64,
