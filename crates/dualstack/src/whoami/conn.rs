@@ -472,7 +472,7 @@ impl Server {
 /// timer. A server that keeps up would pay a `recv` that finds nothing for each
 /// connection. So: try every connection while tries find data; after a try that finds
 /// none, skip the next 2, then 4 after another, up to [`EarlyRead::MAX_SKIP`]: a server
-/// that keeps up pays one empty `recv` per 64 connections.
+/// that keeps up pays one empty `recv` per 65 connections.
 #[derive(Debug, Default)]
 struct EarlyRead {
     /// Connections still to skip.

@@ -77,38 +77,29 @@ pub(crate) fn with_reply<R>(
 ) -> Option<R> {
     let simple = parse(request)?;
     let last = closing || simple.close;
-    Some(SCRATCH.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut s) => {
-            let Scratch { date, body, out } = &mut *s;
-            build(&simple, facts, last, date, body, out);
-            f(ReplyRef {
-                bytes: out,
-                last,
-                route: simple.route.label(),
-            })
-        }
-        // Only if `f` builds a reply itself, which no caller does: buffers of its own.
-        Err(_) => {
-            let (mut date, mut body, mut out) = (Date::NONE, Vec::new(), Vec::new());
-            build(&simple, facts, last, &mut date, &mut body, &mut out);
-            f(ReplyRef {
-                bytes: &out,
-                last,
-                route: simple.route.label(),
-            })
-        }
+    Some(SCRATCH.with(|cell| {
+        let mut shared = cell.try_borrow_mut();
+        let mut own;
+        let s = match &mut shared {
+            Ok(s) => &mut **s,
+            // Only if `f` builds a reply itself, which no caller does: buffers of its own.
+            Err(_) => {
+                own = Scratch::NEW;
+                &mut own
+            }
+        };
+        build(&simple, facts, last, s);
+        f(ReplyRef {
+            bytes: &s.out,
+            last,
+            route: simple.route.label(),
+        })
     }))
 }
 
-/// Write the response to `simple` into `b`, with `body` as scratch.
-fn build(
-    simple: &Simple,
-    facts: &Facts,
-    last: bool,
-    date: &mut Date,
-    body: &mut Vec<u8>,
-    b: &mut Vec<u8>,
-) {
+/// Write the response to `simple` into `s.out`, with `s.body` as scratch.
+fn build(simple: &Simple, facts: &Facts, last: bool, s: &mut Scratch) {
+    let Scratch { date, body, out: b } = s;
     body.clear();
     b.clear();
     let ctype = write_body(simple.route, facts, body);
@@ -240,10 +231,17 @@ struct Scratch {
     out: Vec<u8>,
 }
 
-thread_local! {
-    static SCRATCH: RefCell<Scratch> = const {
-        RefCell::new(Scratch { date: Date::NONE, body: Vec::new(), out: Vec::new() })
+impl Scratch {
+    /// Empty buffers, no date cached.
+    const NEW: Scratch = Scratch {
+        date: Date::NONE,
+        body: Vec::new(),
+        out: Vec::new(),
     };
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = const { RefCell::new(Scratch::NEW) };
 }
 
 /// The `Date` header value (IMF-fixdate, 29 bytes), formatted once a second per thread
