@@ -66,6 +66,7 @@ async fn until(what: &str, mut f: impl FnMut() -> bool) {
 }
 
 const GET: &[u8] = b"GET /family HTTP/1.1\r\nHost: x\r\n\r\n";
+const CLOSING: &[u8] = b"GET /family HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
 /// The same route, with a query string: answered by hyper, not by `whoami::fast`.
 const GET_HYPER: &[u8] = b"GET /family?via=hyper HTTP/1.1\r\nHost: x\r\n\r\n";
 
@@ -138,6 +139,8 @@ async fn shutdown_answers_requests_already_received() {
     let server = running.server().clone();
     let mut busy: Vec<TcpStream> = (0..10).map(|i| client(addrs[i % addrs.len()])).collect();
     let quiet: Vec<TcpStream> = (0..4).map(|i| client(addrs[i % addrs.len()])).collect();
+    // Silent until the server is blocked, then a `Connection: close` request each.
+    let mut late: Vec<TcpStream> = (0..2).map(|i| client(addrs[i % addrs.len()])).collect();
     // Half the connections are served by hyper, half without (whoami::fast).
     let request = |i: usize| if i % 2 == 0 { GET } else { GET_HYPER };
     for (i, c) in busy.iter_mut().enumerate() {
@@ -164,8 +167,12 @@ async fn shutdown_answers_requests_already_received() {
         );
     }
     tokio::time::sleep(Duration::from_millis(100)).await; // now idle in keep-alive
+    until("accepts", || server.stats().accepted == 16).await;
     for (i, c) in busy.iter_mut().enumerate() {
         c.write_all(request(i)).unwrap();
+    }
+    for c in &mut late {
+        c.write_all(CLOSING).unwrap();
     }
     // Wait until the kernel has queued the requests, without letting the server run.
     std::thread::sleep(Duration::from_millis(100));
@@ -178,6 +185,7 @@ async fn shutdown_answers_requests_already_received() {
     });
     let answered = tokio::task::spawn_blocking(move || {
         busy.into_iter()
+            .chain(late)
             .map(|mut c| {
                 let r = read_response(&mut c);
                 let mut rest = Vec::new();
@@ -529,8 +537,136 @@ async fn requests_waiting_in_the_listen_queue_are_answered_at_accept() {
     .unwrap();
     let family = if first.is_ipv4() { "IPv4" } else { "IPv6" };
     assert!(r.ends_with(&format!("\r\n\r\n{family}\n")), "{r:?}");
-    assert_eq!(server.stats().answered_at_accept, n);
+    let st = server.stats();
+    assert_eq!(
+        (st.answered_at_accept, st.answered_after_wait),
+        (n, 1),
+        "{st:?}"
+    );
     until("connections released", || server.stats().active == 0).await;
+    let d = running.stop(std::future::pending()).await;
+    assert_eq!(d.cut, 0);
+}
+
+/// A connection that has sent nothing waits in the accept loop, without a task: when its
+/// `Connection: close` request comes, the accept loop answers it; a keep-alive request, a
+/// request for hyper or a partial one gets a task, with the bytes read; a peer that
+/// closes is released. (What such a connection holds is in `serve_heap.rs`.)
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_wait_in_the_accept_loop_until_they_speak() {
+    let (running, addrs) = start(ServerConfig::default());
+    let server = running.server().clone();
+    const N: usize = 6;
+    let mut silent: Vec<TcpStream> = (0..N + 4).map(|i| client(addrs[i % addrs.len()])).collect();
+    until("accepts", || server.stats().accepted == (N + 4) as u64).await;
+    // Long enough that any task would have tried a read (and nothing is there).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut others = silent.split_off(N);
+    let families: Vec<&str> = (0..N)
+        .map(|i| {
+            if addrs[i % addrs.len()].is_ipv4() {
+                "IPv4"
+            } else {
+                "IPv6"
+            }
+        })
+        .collect();
+    let silent = tokio::task::spawn_blocking(move || {
+        for (c, family) in silent.iter_mut().zip(&families) {
+            c.write_all(CLOSING).unwrap();
+            let mut r = String::new();
+            c.read_to_string(&mut r).unwrap();
+            assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r:?}");
+            assert!(r.ends_with(&format!("\r\n\r\n{family}\n")), "{r:?}");
+        }
+        silent
+    })
+    .await
+    .unwrap();
+    let st = server.stats();
+    assert_eq!(
+        (st.answered_after_wait, st.http_started),
+        (N as u64, 0),
+        "{st:?}"
+    );
+    // Keep-alive: answered by the connection's task, which then serves the next request.
+    // For hyper, in two parts: the task gets the first part and waits for the rest.
+    // Closed without a word: released.
+    let mut hyper = others.pop().unwrap();
+    let quitter = others.pop().unwrap();
+    let mut partial = others.pop().unwrap();
+    let mut ka = others.pop().unwrap();
+    drop(quitter);
+    let (ka, hyper, partial) = tokio::task::spawn_blocking(move || {
+        for _ in 0..2 {
+            ka.write_all(GET).unwrap();
+            let r = read_response(&mut ka);
+            assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r:?}");
+        }
+        hyper.write_all(GET_HYPER).unwrap();
+        let r = read_response(&mut hyper);
+        assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r:?}");
+        partial.write_all(&CLOSING[..10]).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        partial.write_all(&CLOSING[10..]).unwrap();
+        let mut r = String::new();
+        partial.read_to_string(&mut r).unwrap();
+        assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r:?}");
+        (ka, hyper, partial)
+    })
+    .await
+    .unwrap();
+    let st = server.stats();
+    assert_eq!(st.answered_after_wait, N as u64, "{st:?}");
+    assert!(st.http_started >= 1, "{st:?}");
+    // Open: the keep-alive one and hyper's; the quitter and the partial one are released.
+    until("the quitter released", || server.stats().active == 2).await;
+    drop((silent, ka, hyper, partial));
+    until("all released", || server.stats().active == 0).await;
+    let d = running.stop(std::future::pending()).await;
+    assert_eq!(d.cut, 0);
+}
+
+/// A connection that never sends is closed when its header timeout ends, though it has no
+/// task to keep the time (the accept loop sweeps the waiting ones), and is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_are_closed_at_the_header_timeout() {
+    #[derive(Debug, Default)]
+    struct Refusals(std::sync::atomic::AtomicU64);
+    impl dualstack::whoami::observe::Observer for Refusals {
+        fn refused(&self, _: Service, reason: dualstack::whoami::observe::Refused) {
+            if reason == dualstack::whoami::observe::Refused::HeaderTimeout {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+    let refusals = std::sync::Arc::new(Refusals::default());
+    let (running, addrs) = start(ServerConfig {
+        header_timeout: Duration::from_millis(400),
+        observer: Some(refusals.clone()),
+        ..ServerConfig::default()
+    });
+    let server = running.server().clone();
+    let t0 = Instant::now();
+    let silent: Vec<TcpStream> = (0..4).map(|i| client(addrs[i % addrs.len()])).collect();
+    let closed = tokio::task::spawn_blocking(move || {
+        silent
+            .into_iter()
+            .map(|mut c| {
+                let n = c.read(&mut [0u8; 16]);
+                (matches!(n, Ok(0)), t0.elapsed())
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    for (eof, at) in closed {
+        assert!(eof, "not closed cleanly");
+        assert!(at >= Duration::from_millis(350), "closed after {at:?}");
+    }
+    until("released", || server.stats().active == 0).await;
+    assert_eq!(refusals.0.load(std::sync::atomic::Ordering::Relaxed), 4);
     let d = running.stop(std::future::pending()).await;
     assert_eq!(d.cut, 0);
 }

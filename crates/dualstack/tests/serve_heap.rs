@@ -1,6 +1,6 @@
 //! The heap an idle HTTP connection holds, counted by a global allocator that tracks the
-//! live bytes of this process: a keep-alive connection idle after its request must hold
-//! no more than a connection that has sent nothing, and none more than 2 KiB. Both kinds
+//! live bytes of this process: none more than 2 KiB; on Linux a connection that has sent
+//! nothing waits in the accept loop (no task) and holds at most 256 B. Both kinds
 //! of keep-alive connection are measured: one answered without hyper (`whoami::fast`,
 //! which never builds hyper state) and one answered by hyper and parked (hyper's
 //! connection, its 16 KiB of buffers and every per-request allocation freed). (Before
@@ -163,12 +163,12 @@ fn idle_keep_alive_connections_hold_what_an_unused_one_holds() {
     assert!(never_b <= bound, "never-sent: {never_b} B");
     assert!(fast_b <= bound, "keep-alive: {fast_b} B");
     assert!(ka_b <= bound, "keep-alive parked: {ka_b} B");
+    if cfg!(target_os = "linux") {
+        assert!(never_b <= 256, "never-sent: {never_b} B (a task?)");
+    }
+    // A keep-alive connection holds its task, whoever answered its last request.
     assert!(
-        fast_b <= never_b + 64,
-        "a keep-alive connection holds {fast_b} B, an unused one {never_b} B"
-    );
-    assert!(
-        ka_b <= never_b + 64,
-        "a parked connection holds {ka_b} B, an unused one {never_b} B"
+        fast_b <= ka_b + 64 && ka_b <= fast_b + 64,
+        "keep-alive: {fast_b} B answered by `fast`, {ka_b} B parked by hyper"
     );
 }

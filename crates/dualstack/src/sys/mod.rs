@@ -15,4 +15,6 @@ pub(crate) mod netinfo;
 pub(crate) mod owner;
 pub(crate) mod pktinfo;
 #[cfg(feature = "server")]
+pub(crate) mod poller;
+#[cfg(feature = "server")]
 pub(crate) mod socket;

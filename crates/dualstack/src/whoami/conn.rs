@@ -6,16 +6,23 @@
 //! any data came). A plain whoami request is then answered from those bytes
 //! ([`fast`]); anything else is replayed to hyper.
 //!
+//! A plain HTTP connection (no PROXY header or reverse lookup to wait for) that has sent
+//! nothing when accepted waits in the accept loop itself ([`Waiting`], Linux): no task, no
+//! runtime registration, no timer entry. When its first bytes come the accept loop answers
+//! a plain `Connection: close` request and closes the socket (`recv`, `send`, `close`; the
+//! kernel drops it from the readiness set by itself), or gives the connection a task with
+//! the bytes read (keep-alive, hyper, a partial request). At a shutdown the waiting
+//! connections get tasks, which answer what has arrived and close the rest.
+//!
 //! A listener that defers accepts until data arrives (`TCP_DEFER_ACCEPT`, see
 //! [`ServerConfig::defer_accept`](super::server::ServerConfig::defer_accept)) hands over
-//! connections whose request is already there. A plain `Connection: close` request is then
-//! answered in the accept loop itself, before the connection is registered with the
-//! runtime: no task, no timer, no `epoll_ctl`. Without the deferral a new connection's
-//! request is there at accept only when connections waited in the listen queue (the
-//! server is behind; the client writes after its own handshake completes), so the accept
-//! loop looks only while looking pays ([`EarlyRead`]).
+//! connections whose request is already there, answered at accept without even the
+//! readiness set's `epoll_ctl`. Without the deferral a new connection's request is there
+//! at accept only when connections waited in the listen queue (the server is behind; the
+//! client writes after its own handshake completes), so the accept loop looks only while
+//! looking pays ([`EarlyRead`]).
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant as StdInstant;
 
 use tokio::net::TcpStream;
@@ -30,10 +37,12 @@ use super::observe::Refused;
 use super::proxy::FirstSpeaker;
 use super::ratelimit::{Suppressed, Throttle, WARN_INTERVAL};
 use super::server::{Server, Service};
+use super::waiting::{Waiter, Waiting};
 use super::Facts;
 use crate::addr::Family;
 use crate::deadline::Later;
 use crate::listen::{Accepted, Listeners, RawAccepted};
+use crate::sys::poller::BATCH;
 
 impl Server {
     pub(crate) async fn accept_loop(self, mut listeners: Listeners, service: Service) {
@@ -52,6 +61,23 @@ impl Server {
         tokio::pin!(flush);
         let mut flush_at = None;
         let mut early = EarlyRead::default();
+        // Plain HTTP connections (no PROXY header, no reverse lookup) that have sent
+        // nothing wait in this loop, not in tasks of their own (where the platform can).
+        let plain_http = service == Service::Http
+            && self.inner.cfg.proxy.is_none()
+            && self.inner.cfg.reverse.is_none();
+        let mut waiting = None;
+        if plain_http {
+            match Waiting::new() {
+                Ok(w) => waiting = Some(w),
+                Err(e) => tracing::debug!(error = %e,
+                    "no private readiness set; a task per new connection"),
+            }
+        }
+        let sweep = tokio::time::sleep_until(Instant::now());
+        tokio::pin!(sweep);
+        let mut sweep_at = None;
+        let mut keys = Vec::with_capacity(BATCH);
         loop {
             if *phase.borrow_and_update() != Phase::Running {
                 break;
@@ -63,8 +89,31 @@ impl Server {
                     flush.as_mut().reset(Instant::from_std(at));
                 }
             }
+            let due = waiting.as_ref().and_then(Waiting::sweep_at);
+            if due != sweep_at {
+                sweep_at = due;
+                if let Some(at) = due {
+                    sweep.as_mut().reset(at);
+                }
+            }
             let acc = tokio::select! {
                 biased;
+                // Connections already accepted first: their requests have arrived.
+                r = ready(&waiting, &mut keys) => {
+                    match (r, &mut waiting) {
+                        (Ok(()), Some(w)) => self.serve_ready(w, &mut keys),
+                        (Err(e), w) => {
+                            tracing::error!(%service, error = %e,
+                                "waiting connections cannot be watched; a task per connection");
+                            if let Some(w) = w {
+                                self.hand_over_all(w);
+                            }
+                            waiting = None;
+                        }
+                        (Ok(()), None) => {}
+                    }
+                    continue;
+                }
                 a = listeners.accept_raw() => a,
                 r = phase.changed() => {
                     if r.is_err() {
@@ -82,10 +131,16 @@ impl Server {
                     }
                     continue;
                 }
+                () = &mut sweep, if sweep_at.is_some() => {
+                    if let Some(w) = &mut waiting {
+                        self.sweep(w, service);
+                    }
+                    continue;
+                }
             };
             let Some(acc) = acc else {
                 tracing::error!(%service, "every listening socket failed; {service} service stopped");
-                return;
+                break;
             };
             let Ok(permit) = self.inner.limit.clone().try_acquire_owned() else {
                 self.inner.counters.refused.fetch_add(1, Ordering::Relaxed);
@@ -108,36 +163,11 @@ impl Server {
                 o.connection(service, Family::of(acc.peer.ip()));
             }
             tracing::info!(%service, peer = %acc.peer, local = %acc.local, "connection");
-            let span = tracing::info_span!("conn", peer = %acc.peer, local = %acc.local, %service);
-            if service == Service::Http
-                && self.inner.cfg.proxy.is_none()
-                && self.inner.cfg.reverse.is_none()
-                && (acc.deferred || early.try_now())
-            {
-                let rest = span.in_scope(|| self.answer_at_once(&acc));
-                if !acc.deferred {
-                    early.found(!matches!(&rest, Some(Rest::Unanswered(p)) if p.is_empty()));
-                }
-                let Some(rest) = rest else {
-                    self.inner.counters.released.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                };
-                let Some(acc) = register(acc, &span) else {
-                    continue;
-                };
-                let server = self.clone();
-                match rest {
-                    Rest::Unanswered(prefix) => {
-                        tokio::spawn(server.http_connection(acc, permit, prefix).instrument(span))
-                    }
-                    Rest::Sending(reply) => tokio::spawn(
-                        server
-                            .finish_sending(acc.stream, reply, permit)
-                            .instrument(span),
-                    ),
-                };
+            if plain_http {
+                self.accept_http(acc, permit, &mut early, waiting.as_mut());
                 continue;
             }
+            let span = tracing::info_span!("conn", peer = %acc.peer, local = %acc.local, %service);
             let Some(acc) = register(acc, &span) else {
                 continue;
             };
@@ -151,16 +181,121 @@ impl Server {
             summary(s);
         }
         listeners.close();
+        // Their tasks answer what has arrived (with `Connection: close`) and close the rest.
+        if let Some(w) = &mut waiting {
+            self.hand_over_all(w);
+        }
         tracing::debug!(%service, "stopped accepting");
+    }
+
+    /// A new plain HTTP connection: answered here if its request is there already (always
+    /// looked for with a deferred accept, else as [`EarlyRead`] decides), else held in
+    /// `waiting` until its first bytes arrive, or given a task.
+    fn accept_http(
+        &self,
+        acc: RawAccepted,
+        permit: OwnedSemaphorePermit,
+        early: &mut EarlyRead,
+        waiting: Option<&mut Waiting>,
+    ) {
+        let counters = &self.inner.counters;
+        let rest = if acc.deferred || early.try_now() {
+            let rest = self.answer_at_once(&acc, &counters.answered_at_accept);
+            if !acc.deferred {
+                early.found(!matches!(&rest, Some(Rest::Unanswered(p)) if p.is_empty()));
+            }
+            let Some(rest) = rest else {
+                counters.released.fetch_add(1, Ordering::Relaxed);
+                return;
+            };
+            rest
+        } else {
+            Rest::Unanswered(Vec::new())
+        };
+        match (rest, waiting) {
+            (Rest::Unanswered(p), Some(waiting)) if p.is_empty() => {
+                let deadline = Instant::now().later(self.inner.http.header_timeout);
+                if let Err(w) = waiting.insert(Waiter {
+                    acc,
+                    permit,
+                    deadline,
+                }) {
+                    self.hand_over(w.acc, w.permit, Rest::Unanswered(p));
+                }
+            }
+            (rest, _) => self.hand_over(acc, permit, rest),
+        }
+    }
+
+    /// Serve the waiting connections whose keys `keys` holds: they have something to
+    /// read (a request, the peer's close or an error).
+    fn serve_ready(&self, waiting: &mut Waiting, keys: &mut Vec<u64>) {
+        let counters = &self.inner.counters;
+        for key in keys.drain(..) {
+            let Some(w) = waiting.take(key) else {
+                continue;
+            };
+            match self.answer_at_once(&w.acc, &counters.answered_after_wait) {
+                None => {
+                    counters.released.fetch_add(1, Ordering::Relaxed);
+                }
+                // Reported, but nothing to read after all: watch it again.
+                Some(Rest::Unanswered(p)) if p.is_empty() => {
+                    if let Err(w) = waiting.rearm(w) {
+                        self.hand_over(w.acc, w.permit, Rest::Unanswered(p));
+                    }
+                }
+                Some(rest) => self.hand_over(w.acc, w.permit, rest),
+            }
+        }
+    }
+
+    /// Close the waiting connections whose header timeout has passed.
+    fn sweep(&self, waiting: &mut Waiting, service: Service) {
+        let timeout = self.inner.http.header_timeout;
+        waiting.sweep(Instant::now(), |w| {
+            self.observe_refused(Refused::HeaderTimeout);
+            tracing::info!(%service, peer = %w.acc.peer, local = %w.acc.local, ?timeout,
+                "no request within the header timeout; closed");
+            self.inner.counters.released.fetch_add(1, Ordering::Relaxed);
+        });
+    }
+
+    /// Give every waiting connection a task of its own.
+    fn hand_over_all(&self, waiting: &mut Waiting) {
+        for w in waiting.drain() {
+            self.hand_over(w.acc, w.permit, Rest::Unanswered(Vec::new()));
+        }
+    }
+
+    /// Register an HTTP connection with the runtime and give it a task that goes on from
+    /// `rest`.
+    fn hand_over(&self, acc: RawAccepted, permit: OwnedSemaphorePermit, rest: Rest) {
+        let span = tracing::info_span!("conn", peer = %acc.peer, local = %acc.local,
+            service = %Service::Http);
+        let Some(acc) = register(acc, &span) else {
+            return;
+        };
+        let server = self.clone();
+        match rest {
+            Rest::Unanswered(prefix) => {
+                tokio::spawn(server.http_connection(acc, permit, prefix).instrument(span))
+            }
+            Rest::Sending(reply) => tokio::spawn(
+                server
+                    .finish_sending(acc.stream, reply, permit)
+                    .instrument(span),
+            ),
+        };
     }
 
     /// Answer a new HTTP connection from the accept loop, before registering it with the
     /// runtime, when its request is already there and ends the connection: a plain
     /// `Connection: close` request ([`fast`]) costs `accept`, `recv`, `send` and `close`,
-    /// with no task, no timer and no `epoll_ctl`. Anything else is left to the
-    /// connection's task, with the bytes read so far. `None`: nothing is left to do
-    /// (answered, closed by the peer, or failed).
-    fn answer_at_once(&self, acc: &RawAccepted) -> Option<Rest> {
+    /// with no task, no timer and no `epoll_ctl`; `answered` counts it. Anything else is
+    /// left to the connection's task, with the bytes read so far. `None`: nothing is left
+    /// to do (answered, closed by the peer, or failed).
+    fn answer_at_once(&self, acc: &RawAccepted, answered: &AtomicU64) -> Option<Rest> {
         let mut buf = [0u8; http::FIRST_READ];
         let n = match crate::sys::socket::recv_now(&acc.socket, &mut buf) {
             Ok(0) => return None,
@@ -171,7 +306,7 @@ impl Server {
                 return Some(Rest::Unanswered(Vec::new()))
             }
             Err(e) => {
-                tracing::debug!(error = %e, "read failed");
+                tracing::debug!(peer = %acc.peer, error = %e, "read failed");
                 return None;
             }
         };
@@ -186,10 +321,7 @@ impl Server {
             if let (Some(o), Some(t)) = (&self.inner.cfg.observer, t) {
                 o.request(reply.route, 200, facts.family, t.elapsed());
             }
-            self.inner
-                .counters
-                .answered_at_accept
-                .fetch_add(1, Ordering::Relaxed);
+            answered.fetch_add(1, Ordering::Relaxed);
             match fast::send_last_now(&acc.socket, reply.bytes) {
                 Ok(k) if k == reply.bytes.len() => None,
                 Ok(k) => Some(Rest::Sending(reply.rest(k))),
@@ -197,7 +329,7 @@ impl Server {
                     Some(Rest::Sending(reply.rest(0)))
                 }
                 Err(e) => {
-                    tracing::debug!(error = %e, "write failed");
+                    tracing::debug!(peer = %acc.peer, error = %e, "write failed");
                     None
                 }
             }
@@ -527,6 +659,14 @@ enum Rest {
     Unanswered(Vec<u8>),
     /// Answered, but this rest of the reply did not fit in the socket's buffer.
     Sending(fast::Reply),
+}
+
+/// The keys of waiting connections that are ready; never, without a waiting set.
+async fn ready(waiting: &Option<Waiting>, keys: &mut Vec<u64>) -> std::io::Result<()> {
+    match waiting {
+        Some(w) => w.ready(keys).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Register a connection with the runtime; on failure it is closed (logged in `span`).

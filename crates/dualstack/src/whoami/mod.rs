@@ -15,6 +15,7 @@ pub mod proxy;
 pub mod ratelimit;
 pub mod server;
 pub mod udp;
+mod waiting;
 
 /// What a whoami reply says about one client. Every address is unmapped: a dual socket's
 /// `::ffff:192.0.2.1` is shown as `192.0.2.1`.

@@ -158,6 +158,10 @@ pub struct Stats {
     /// [`ServerConfig::defer_accept`]; without it, when connections waited in the listen
     /// queue).
     pub answered_at_accept: u64,
+    /// HTTP connections that had sent nothing when accepted, waited in the accept loop
+    /// (no task, no runtime registration, no timer entry: Linux), and whose first
+    /// request, a `Connection: close` one, was answered there when it came.
+    pub answered_after_wait: u64,
     /// TCP connections open now.
     pub active: u64,
 }
@@ -168,6 +172,7 @@ pub(crate) struct Counters {
     pub(crate) refused: AtomicU64,
     pub(crate) http_started: AtomicU64,
     pub(crate) answered_at_accept: AtomicU64,
+    pub(crate) answered_after_wait: AtomicU64,
     /// Connections ended plus keep-alive connections parked: memory freed in bulk.
     pub(crate) released: AtomicU64,
 }
@@ -233,6 +238,7 @@ impl Server {
             refused: c.refused.load(Ordering::Relaxed),
             http_started: c.http_started.load(Ordering::Relaxed),
             answered_at_accept: c.answered_at_accept.load(Ordering::Relaxed),
+            answered_after_wait: c.answered_after_wait.load(Ordering::Relaxed),
             active: self.active_connections() as u64,
         }
     }
