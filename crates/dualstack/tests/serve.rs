@@ -628,6 +628,68 @@ async fn silent_connections_wait_in_the_accept_loop_until_they_speak() {
     assert_eq!(d.cut, 0);
 }
 
+/// A keep-alive connection idle for a second goes back to the accept loop (its task ends):
+/// its next request is still answered, whatever it is, and it is closed at the idle
+/// timeout though no task keeps the time.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_connections_go_back_to_the_accept_loop() {
+    let (running, addrs) = start(ServerConfig {
+        idle_timeout: Duration::from_millis(2500),
+        ..ServerConfig::default()
+    });
+    let server = running.server().clone();
+    let addr = addrs[addrs.len() - 1];
+    let mut c = client(addr);
+    let get = |c: &mut TcpStream, req: &[u8]| {
+        c.write_all(req).unwrap();
+        let r = read_response(c);
+        assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r:?}");
+        r
+    };
+    let mut c = tokio::task::spawn_blocking(move || {
+        get(&mut c, GET);
+        c
+    })
+    .await
+    .unwrap();
+    until("parked", || server.stats().parked == 1).await;
+    let mut c = tokio::task::spawn_blocking(move || {
+        get(&mut c, GET);
+        get(&mut c, GET_HYPER);
+        c
+    })
+    .await
+    .unwrap();
+    // Served by hyper, parked by hyper after a second, then back to the accept loop.
+    until("parked again", || server.stats().parked == 2).await;
+    let st = server.stats();
+    assert_eq!((st.http_started, st.answered_after_wait), (1, 0), "{st:?}");
+    tokio::task::spawn_blocking(move || {
+        let r = get(&mut c, CLOSING);
+        assert!(r.contains("\r\nconnection: close\r\n"), "{r:?}");
+        assert_eq!(c.read(&mut [0u8; 16]).unwrap(), 0);
+    })
+    .await
+    .unwrap();
+    assert_eq!(server.stats().answered_after_wait, 1);
+    // Left idle: closed at the idle timeout, from the accept loop.
+    let t0 = Instant::now();
+    let mut d = client(addr);
+    let (eof, at) = tokio::task::spawn_blocking(move || {
+        get(&mut d, GET);
+        (matches!(d.read(&mut [0u8; 16]), Ok(0)), t0.elapsed())
+    })
+    .await
+    .unwrap();
+    assert!(eof, "not closed cleanly");
+    assert!(at >= Duration::from_millis(2400), "closed after {at:?}");
+    assert_eq!(server.stats().parked, 3);
+    until("released", || server.stats().active == 0).await;
+    let d = running.stop(std::future::pending()).await;
+    assert_eq!(d.cut, 0);
+}
+
 /// A connection that never sends is closed when its header timeout ends, though it has no
 /// task to keep the time (the accept loop sweeps the waiting ones), and is counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

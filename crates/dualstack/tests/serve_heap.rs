@@ -1,6 +1,7 @@
 //! The heap an idle HTTP connection holds, counted by a global allocator that tracks the
 //! live bytes of this process: none more than 2 KiB; on Linux a connection that has sent
-//! nothing waits in the accept loop (no task) and holds at most 256 B. Both kinds
+//! nothing, or a keep-alive one idle for a second, waits in the accept loop (no task)
+//! and holds a few hundred bytes at most. Both kinds
 //! of keep-alive connection are measured: one answered without hyper (`whoami::fast`,
 //! which never builds hyper state) and one answered by hyper and parked (hyper's
 //! connection, its 16 KiB of buffers and every per-request allocation freed). (Before
@@ -136,23 +137,30 @@ fn idle_keep_alive_connections_hold_what_an_unused_one_holds() {
         get(fast.last_mut().unwrap(), FAST);
     }
     assert_eq!(server.stats().http_started, 2, "a plain GET built hyper");
+    // Still in their tasks (recently active)...
     std::thread::sleep(Duration::from_millis(300));
+    let with_fast_active = live();
+    // ...then back in the accept loop after 1 s idle.
+    std::thread::sleep(Duration::from_millis(1500));
     let with_fast = live();
     for i in 0..N {
         ka.push(connect(i));
         get(ka.last_mut().unwrap(), HYPER);
     }
     assert_eq!(server.stats().http_started as usize, 2 + N);
-    // Parked after 1 s idle.
+    // hyper's state dropped after 1 s idle, and the connection back in the accept loop.
     std::thread::sleep(Duration::from_millis(1800));
     let with_ka = live();
+    let parked = server.stats().parked;
 
     let never_b = (with_never - base) / N as isize;
+    let active_b = (with_fast_active - with_never) / N as isize;
     let fast_b = (with_fast - with_never) / N as isize;
     let ka_b = (with_ka - with_fast) / N as isize;
     eprintln!(
-        "live heap per idle connection: never-sent {never_b} B, keep-alive {fast_b} B, \
-         keep-alive parked by hyper {ka_b} B"
+        "live heap per idle connection: never-sent {never_b} B, keep-alive {active_b} B \
+         (0.3 s idle), {fast_b} B (1.8 s idle), keep-alive served by hyper {ka_b} B \
+         (1.8 s idle); {parked} parked"
     );
     drop(never);
     drop(fast);
@@ -160,15 +168,23 @@ fn idle_keep_alive_connections_hold_what_an_unused_one_holds() {
     let d = rt.block_on(running.stop(std::future::pending()));
     assert_eq!(d.cut, 0);
     let bound = if cfg!(debug_assertions) { 4096 } else { 2048 };
-    assert!(never_b <= bound, "never-sent: {never_b} B");
-    assert!(fast_b <= bound, "keep-alive: {fast_b} B");
-    assert!(ka_b <= bound, "keep-alive parked: {ka_b} B");
-    if cfg!(target_os = "linux") {
-        assert!(never_b <= 256, "never-sent: {never_b} B (a task?)");
+    for (what, b) in [
+        ("never-sent", never_b),
+        ("keep-alive, 0.3 s idle", active_b),
+        ("keep-alive", fast_b),
+        ("keep-alive served by hyper", ka_b),
+    ] {
+        assert!(b <= bound, "{what}: {b} B");
     }
-    // A keep-alive connection holds its task, whoever answered its last request.
-    assert!(
-        fast_b <= ka_b + 64 && ka_b <= fast_b + 64,
-        "keep-alive: {fast_b} B answered by `fast`, {ka_b} B parked by hyper"
-    );
+    if cfg!(target_os = "linux") {
+        // In the accept loop's waiting set: a slot of ~120 B (the slot vector grows by
+        // doubling, so one step of 200 connections may pay for up to twice its slots).
+        assert!(parked >= 2 * N as u64, "{parked} parked");
+        assert!(never_b <= 256, "never-sent: {never_b} B (a task?)");
+        assert!(fast_b <= 512, "keep-alive: {fast_b} B (a task?)");
+        assert!(
+            ka_b <= 512,
+            "keep-alive served by hyper: {ka_b} B (a task?)"
+        );
+    }
 }

@@ -58,26 +58,19 @@ mod imp {
         }
 
         /// Report `socket` under `key` once it is readable (data, the peer's close or an
-        /// error).
+        /// error). A socket in the set already (reported before, so disarmed) is armed
+        /// again under the new key.
         ///
         /// # Errors
-        /// The kernel refused (out of memory, or the socket is in the set already).
-        pub(crate) fn add(&self, socket: &impl AsFd, key: u64) -> io::Result<()> {
-            Ok(self
-                .set
-                .get_ref()
-                .0
-                .add(socket, EpollEvent::new(ONCE, key))?)
-        }
-
-        /// Report `socket`, which is in the set and was reported, once more, now under
-        /// `key`.
-        ///
-        /// # Errors
-        /// The kernel refused (the socket is not in the set).
-        pub(crate) fn rearm(&self, socket: &impl AsFd, key: u64) -> io::Result<()> {
-            let mut ev = EpollEvent::new(ONCE, key);
-            Ok(self.set.get_ref().0.modify(socket, &mut ev)?)
+        /// The kernel refused (out of memory).
+        pub(crate) fn watch(&self, socket: &impl AsFd, key: u64) -> io::Result<()> {
+            let set = &self.set.get_ref().0;
+            match set.add(socket, EpollEvent::new(ONCE, key)) {
+                Err(nix::errno::Errno::EEXIST) => {
+                    Ok(set.modify(socket, &mut EpollEvent::new(ONCE, key))?)
+                }
+                r => Ok(r?),
+            }
         }
 
         /// Wait until some sockets are readable, then append the keys of at most
@@ -132,10 +125,7 @@ mod imp {
         pub(crate) fn new() -> io::Result<Poller> {
             Err(io::ErrorKind::Unsupported.into())
         }
-        pub(crate) fn add(&self, _: &impl AsFd, _: u64) -> io::Result<()> {
-            Err(io::ErrorKind::Unsupported.into())
-        }
-        pub(crate) fn rearm(&self, _: &impl AsFd, _: u64) -> io::Result<()> {
+        pub(crate) fn watch(&self, _: &impl AsFd, _: u64) -> io::Result<()> {
             Err(io::ErrorKind::Unsupported.into())
         }
         pub(crate) async fn ready(&self, _: &mut Vec<u64>) -> io::Result<()> {
@@ -153,12 +143,12 @@ mod tests {
     use std::time::Duration;
 
     #[tokio::test]
-    async fn reports_a_socket_once_when_readable_and_again_when_rearmed() {
+    async fn reports_a_socket_once_when_readable_and_again_when_watched_again() {
         let p = Poller::new().unwrap();
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
         let (s, _) = l.accept().unwrap();
-        p.add(&s, 7).unwrap();
+        p.watch(&s, 7).unwrap();
         let mut keys = Vec::new();
         let quiet = tokio::time::timeout(Duration::from_millis(50), p.ready(&mut keys)).await;
         assert!(quiet.is_err(), "reported before any data: {keys:?}");
@@ -172,8 +162,8 @@ mod tests {
         keys.clear();
         let again = tokio::time::timeout(Duration::from_millis(50), p.ready(&mut keys)).await;
         assert!(again.is_err(), "reported twice: {keys:?}");
-        // ...until it is rearmed (under a new key).
-        p.rearm(&s, 9).unwrap();
+        // ...until it is watched again (under a new key).
+        p.watch(&s, 9).unwrap();
         tokio::time::timeout(Duration::from_secs(5), p.ready(&mut keys))
             .await
             .unwrap()

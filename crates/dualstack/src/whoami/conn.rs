@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant as StdInstant;
 
 use tokio::net::TcpStream;
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -74,6 +75,14 @@ impl Server {
                     "no private readiness set; a task per new connection"),
             }
         }
+        // Connection tasks hand back keep-alive connections idle for a second.
+        let mut parked = None;
+        if waiting.is_some() {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            if self.inner.park.set(tx).is_ok() {
+                parked = Some(rx);
+            }
+        }
         let sweep = tokio::time::sleep_until(Instant::now());
         tokio::pin!(sweep);
         let mut sweep_at = None;
@@ -111,6 +120,17 @@ impl Server {
                             waiting = None;
                         }
                         (Ok(()), None) => {}
+                    }
+                    continue;
+                }
+                Some(w) = recv(&mut parked) => {
+                    match &mut waiting {
+                        Some(ws) => {
+                            if let Err(w) = ws.insert(w) {
+                                self.hand_over(w.acc, w.permit, Rest::Unanswered(Vec::new()));
+                            }
+                        }
+                        None => self.hand_over(w.acc, w.permit, Rest::Unanswered(Vec::new())),
                     }
                     continue;
                 }
@@ -182,6 +202,13 @@ impl Server {
         }
         listeners.close();
         // Their tasks answer what has arrived (with `Connection: close`) and close the rest.
+        // Tasks that park from now on find the channel closed and keep their connection.
+        if let Some(rx) = &mut parked {
+            rx.close();
+            while let Ok(w) = rx.try_recv() {
+                self.hand_over(w.acc, w.permit, Rest::Unanswered(Vec::new()));
+            }
+        }
         if let Some(w) = &mut waiting {
             self.hand_over_all(w);
         }
@@ -219,6 +246,7 @@ impl Server {
                     acc,
                     permit,
                     deadline,
+                    parked: false,
                 }) {
                     self.hand_over(w.acc, w.permit, Rest::Unanswered(p));
                 }
@@ -241,7 +269,7 @@ impl Server {
                 }
                 // Reported, but nothing to read after all: watch it again.
                 Some(Rest::Unanswered(p)) if p.is_empty() => {
-                    if let Err(w) = waiting.rearm(w) {
+                    if let Err(w) = waiting.insert(w) {
                         self.hand_over(w.acc, w.permit, Rest::Unanswered(p));
                     }
                 }
@@ -250,13 +278,20 @@ impl Server {
         }
     }
 
-    /// Close the waiting connections whose header timeout has passed.
+    /// Close the waiting connections whose header (new) or idle (parked) timeout has
+    /// passed.
     fn sweep(&self, waiting: &mut Waiting, service: Service) {
-        let timeout = self.inner.http.header_timeout;
+        let cfg = &self.inner.http;
         waiting.sweep(Instant::now(), |w| {
-            self.observe_refused(Refused::HeaderTimeout);
-            tracing::info!(%service, peer = %w.acc.peer, local = %w.acc.local, ?timeout,
-                "no request within the header timeout; closed");
+            let (peer, local) = (w.acc.peer, w.acc.local);
+            if w.parked {
+                tracing::info!(%service, %peer, %local, timeout = ?cfg.idle_timeout,
+                    "idle; closed");
+            } else {
+                self.observe_refused(Refused::HeaderTimeout);
+                tracing::info!(%service, %peer, %local, timeout = ?cfg.header_timeout,
+                    "no request within the header timeout; closed");
+            }
             self.inner.counters.released.fetch_add(1, Ordering::Relaxed);
         });
     }
@@ -354,9 +389,9 @@ impl Server {
     /// header or reverse lookup to wait for). Its own task, not [`Server::connection`]
     /// with a prefix argument: that argument would live across the PROXY and reverse
     /// phases and grow every connection's task.
-    async fn http_connection(self, acc: Accepted, _permit: OwnedSemaphorePermit, prefix: Vec<u8>) {
+    async fn http_connection(self, acc: Accepted, permit: OwnedSemaphorePermit, prefix: Vec<u8>) {
         let facts = Facts::new(acc.peer, acc.local);
-        self.http(acc.stream, facts, prefix).await;
+        self.http(acc.stream, facts, prefix, Some(permit)).await;
         self.inner.counters.released.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -405,7 +440,7 @@ impl Server {
         }
         match service {
             Service::Line => boxed(|| self.line(stream, facts)).await,
-            _ => self.http(stream, facts, Vec::new()).await,
+            _ => self.http(stream, facts, Vec::new(), None).await,
         }
         self.inner.counters.released.fetch_add(1, Ordering::Relaxed);
     }
@@ -449,7 +484,20 @@ impl Server {
     /// parked keep-alive one: an idle connection of either kind holds the task, its
     /// stream and its [`Facts`], nothing else (every allocation of a hyper connection is
     /// freed when it parks).
-    async fn http(&self, mut stream: TcpStream, facts: Facts, mut prefix: Vec<u8>) {
+    ///
+    /// With `permit` (a plain HTTP connection) and a waiting set in the accept loop, a
+    /// keep-alive connection idle for [`http::PARK_AFTER`] goes back to the accept loop
+    /// ([`Server::park`]) and this task ends.
+    async fn http(
+        &self,
+        mut stream: TcpStream,
+        facts: Facts,
+        mut prefix: Vec<u8>,
+        mut permit: Option<OwnedSemaphorePermit>,
+    ) {
+        let can_park = permit.is_some() && self.inner.park.get().is_some();
+        // When an idle keep-alive connection goes back to the accept loop.
+        let mut park_at: Option<Instant> = None;
         let cfg = &self.inner.http;
         let counters = &self.inner.counters;
         let observer = &self.inner.cfg.observer;
@@ -466,7 +514,10 @@ impl Server {
         loop {
             let step = if prefix.is_empty() {
                 if let Some((at, _)) = &wait {
-                    waits.timer.as_mut().reset(*at);
+                    waits
+                        .timer
+                        .as_mut()
+                        .reset(park_at.map_or(*at, |p| p.min(*at)));
                 }
                 match first_bytes(&stream, &mut waits, &mut phase, &mut stopped).await {
                     First::Read { stopping } => {
@@ -474,6 +525,28 @@ impl Server {
                         self.read_and_answer(&stream, &facts, stopping, closing)
                     }
                     First::Failed(e) => return tracing::debug!(error = %e, "read failed"),
+                    First::TimedOut
+                        if park_at
+                            .zip(wait.as_ref())
+                            .is_some_and(|(p, (at, _))| p < *at) =>
+                    {
+                        let Some(p) = permit.take() else {
+                            park_at = None;
+                            continue;
+                        };
+                        let deadline = wait.as_ref().map_or_else(Instant::now, |(at, _)| *at);
+                        match self.park(stream, &facts, p, deadline) {
+                            Ok(()) => return,
+                            Err(None) => return,
+                            // Not taken (the accept loop has stopped): keep serving here.
+                            Err(Some((s, p))) => {
+                                stream = s;
+                                permit = Some(p);
+                                park_at = None;
+                                continue;
+                            }
+                        }
+                    }
                     First::TimedOut => match wait {
                         None => {
                             self.observe_refused(Refused::HeaderTimeout);
@@ -523,6 +596,10 @@ impl Server {
                             stream = p.stream;
                             prefix = p.prefix;
                             wait = Some((p.deadline, p.why));
+                            // Idle for a park period already: to the accept loop.
+                            if can_park {
+                                park_at = Some(Instant::now());
+                            }
                             // hyper may have taken the phase's change notice.
                             stopped = *phase.borrow() != Phase::Running;
                         }
@@ -532,7 +609,59 @@ impl Server {
                 }
             }
             prefix = Vec::new();
-            wait = Some(http::after_response(cfg));
+            let now = Instant::now();
+            wait = Some(http::after_response(cfg, now));
+            if can_park {
+                park_at = Some(now.later(http::PARK_AFTER));
+            }
+        }
+    }
+
+    /// Hand an idle keep-alive connection back to the accept loop's waiting set, closed
+    /// there if nothing comes by `deadline`. `Err(Some(..))`: not taken (no waiting set,
+    /// or the accept loop has stopped), the connection is still this task's;
+    /// `Err(None)`: lost (the runtime could not let it go or take it back).
+    fn park(
+        &self,
+        stream: TcpStream,
+        facts: &Facts,
+        permit: OwnedSemaphorePermit,
+        deadline: Instant,
+    ) -> Result<(), Option<(TcpStream, OwnedSemaphorePermit)>> {
+        let Some(tx) = self.inner.park.get() else {
+            return Err(Some((stream, permit)));
+        };
+        // Deregisters it from the runtime (one `epoll_ctl`, once per idle spell).
+        let socket = stream.into_std().map_err(|e| {
+            tracing::debug!(error = %e, "could not park the connection; closed");
+            None
+        })?;
+        let w = Waiter {
+            acc: RawAccepted {
+                socket,
+                peer: facts.peer(),
+                local: facts.local,
+                deferred: false,
+            },
+            permit,
+            deadline,
+            parked: true,
+        };
+        match tx.send(w) {
+            Ok(()) => {
+                self.inner.counters.parked.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                let w = e.0;
+                match TcpStream::from_std(w.acc.socket) {
+                    Ok(s) => Err(Some((s, w.permit))),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "could not register the connection; closed");
+                        Err(None)
+                    }
+                }
+            }
         }
     }
 
@@ -665,6 +794,14 @@ enum Rest {
 async fn ready(waiting: &Option<Waiting>, keys: &mut Vec<u64>) -> std::io::Result<()> {
     match waiting {
         Some(w) => w.ready(keys).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next connection parked by a task; never, without the channel.
+async fn recv(parked: &mut Option<UnboundedReceiver<Waiter>>) -> Option<Waiter> {
+    match parked {
+        Some(rx) => rx.recv().await,
         None => std::future::pending().await,
     }
 }

@@ -209,10 +209,9 @@ fn deadline(last_io: Instant, head_start: Instant, cfg: &HttpConfig) -> (Instant
     }
 }
 
-/// The deadline for the next request on a keep-alive connection that has just written a
-/// response.
-pub(crate) fn after_response(cfg: &HttpConfig) -> (Instant, HttpError) {
-    let now = Instant::now();
+/// The deadline for the next request on a keep-alive connection that has written a
+/// response at `now`.
+pub(crate) fn after_response(cfg: &HttpConfig, now: Instant) -> (Instant, HttpError) {
     deadline(now, now, cfg)
 }
 

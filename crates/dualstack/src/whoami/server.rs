@@ -23,10 +23,10 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use tokio::sync::{watch, Notify, Semaphore};
+use tokio::sync::{mpsc, watch, Notify, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::http::{HttpConfig, Phase};
@@ -34,6 +34,7 @@ use super::observe::Observer;
 use super::proxy::ProxyProtocol;
 use super::ratelimit::{Throttle, WARN_INTERVAL};
 use super::udp::{ReplyLimits, UdpWhoami};
+use super::waiting::Waiter;
 use crate::listen::{Bound, Listeners};
 use crate::reverse::Reverse;
 
@@ -158,10 +159,14 @@ pub struct Stats {
     /// [`ServerConfig::defer_accept`]; without it, when connections waited in the listen
     /// queue).
     pub answered_at_accept: u64,
-    /// HTTP connections that had sent nothing when accepted, waited in the accept loop
-    /// (no task, no runtime registration, no timer entry: Linux), and whose first
-    /// request, a `Connection: close` one, was answered there when it came.
+    /// `Connection: close` requests answered by the accept loop on connections that
+    /// waited there (no task, no runtime registration, no timer entry: Linux): new
+    /// connections that had sent nothing when accepted, and keep-alive ones parked there
+    /// after a second without a request.
     pub answered_after_wait: u64,
+    /// Keep-alive connections handed back to the accept loop after a second without a
+    /// request (their task ended).
+    pub parked: u64,
     /// TCP connections open now.
     pub active: u64,
 }
@@ -173,6 +178,7 @@ pub(crate) struct Counters {
     pub(crate) http_started: AtomicU64,
     pub(crate) answered_at_accept: AtomicU64,
     pub(crate) answered_after_wait: AtomicU64,
+    pub(crate) parked: AtomicU64,
     /// Connections ended plus keep-alive connections parked: memory freed in bulk.
     pub(crate) released: AtomicU64,
 }
@@ -197,6 +203,9 @@ pub(crate) struct Inner {
     pub(crate) counters: Counters,
     /// PROXY failures are logged from connection tasks: one throttle for all of them.
     pub(crate) proxy_warn: Mutex<Throttle>,
+    /// Where connection tasks park idle keep-alive connections: the HTTP accept loop's
+    /// waiting set (set by that loop when it has one).
+    pub(crate) park: OnceLock<mpsc::UnboundedSender<Waiter>>,
 }
 
 impl Server {
@@ -221,6 +230,7 @@ impl Server {
                 phase_changed: Notify::new(),
                 counters: Counters::default(),
                 proxy_warn: Mutex::new(Throttle::new(WARN_INTERVAL)),
+                park: OnceLock::new(),
             }),
         }
     }
@@ -239,6 +249,7 @@ impl Server {
             http_started: c.http_started.load(Ordering::Relaxed),
             answered_at_accept: c.answered_at_accept.load(Ordering::Relaxed),
             answered_after_wait: c.answered_after_wait.load(Ordering::Relaxed),
+            parked: c.parked.load(Ordering::Relaxed),
             active: self.active_connections() as u64,
         }
     }

@@ -1,12 +1,14 @@
-//! HTTP connections that have sent nothing yet, held by the accept loop: no task, no
-//! runtime registration, no timer entry each. A connection here is a slot of about a
-//! hundred bytes and an entry in a private readiness set ([`Poller`]); when its first
-//! bytes arrive the accept loop answers a plain `Connection: close` request itself and
-//! closes, or hands the connection to a task of its own.
+//! Idle HTTP connections held by the accept loop: new ones that have sent nothing yet, and
+//! keep-alive ones parked after a second without a request. No task, no runtime
+//! registration, no timer entry each: a connection here is a slot of about a hundred
+//! bytes and an entry in a private readiness set ([`Poller`]). When its bytes arrive the
+//! accept loop answers a plain `Connection: close` request itself and closes, or hands
+//! the connection to a task of its own.
 //!
-//! The header timeout is kept by sweeping: every connection waits the same time, so the
-//! earliest deadline is known and a sweep closes what has expired (sweeps at most every
-//! [`SWEEP_EVERY`], so a connection may be closed up to that much late).
+//! Timeouts are kept by sweeping: the earliest deadline is known (a new connection's is
+//! never earlier than those already waiting; a parked one's may be, and moves the sweep
+//! earlier), and a sweep closes what has expired. Sweeps run at most every
+//! [`SWEEP_EVERY`], so a connection may be closed up to that much late.
 
 use std::time::Duration;
 
@@ -26,8 +28,11 @@ pub(crate) struct Waiter {
     pub(crate) acc: RawAccepted,
     /// Its place under the connection cap.
     pub(crate) permit: OwnedSemaphorePermit,
-    /// When its header timeout ends.
+    /// When it is closed if nothing comes.
     pub(crate) deadline: Instant,
+    /// A keep-alive connection parked after a response (its deadline is the idle
+    /// timeout), not a new one (the header timeout).
+    pub(crate) parked: bool,
 }
 
 #[derive(Debug, Default)]
@@ -69,20 +74,10 @@ impl Waiting {
         self.sweep_at
     }
 
-    /// Hold `w` until its first bytes arrive. On failure (the kernel refused to watch it)
-    /// `w` comes back, to be served another way.
+    /// Hold `w` until its next bytes arrive (a socket taken out by [`Waiting::take`]
+    /// may come back). On failure (the kernel refused to watch it) `w` comes back, to be
+    /// served another way.
     pub(crate) fn insert(&mut self, w: Waiter) -> Result<(), Waiter> {
-        self.place(w, false)
-    }
-
-    /// Watch once more a connection taken out by [`Waiting::take`] that had nothing to
-    /// read after all. On failure `w` comes back.
-    pub(crate) fn rearm(&mut self, w: Waiter) -> Result<(), Waiter> {
-        self.place(w, true)
-    }
-
-    /// `again`: the socket is in the readiness set already (reported, so disarmed).
-    fn place(&mut self, w: Waiter, again: bool) -> Result<(), Waiter> {
         let index = match self.free.pop() {
             Some(i) => i as usize,
             None => {
@@ -91,19 +86,16 @@ impl Waiting {
             }
         };
         let slot = &mut self.slots[index];
-        let key = key(index, slot.generation);
-        let watched = if again {
-            self.poller.rearm(&w.acc.socket, key)
-        } else {
-            self.poller.add(&w.acc.socket, key)
-        };
-        if watched.is_err() {
+        if self
+            .poller
+            .watch(&w.acc.socket, key(index, slot.generation))
+            .is_err()
+        {
             self.free.push(index as u32);
             return Err(w);
         }
-        if self.sweep_at.is_none() {
-            self.sweep_at = Some(w.deadline);
-        }
+        // A parked keep-alive connection's deadline may come before a new one's.
+        self.sweep_at = Some(self.sweep_at.map_or(w.deadline, |at| at.min(w.deadline)));
         slot.waiter = Some(w);
         self.len += 1;
         Ok(())
@@ -175,4 +167,103 @@ impl Waiting {
 
 fn key(index: usize, generation: u32) -> u64 {
     (u64::from(generation) << 32) | index as u64
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use tokio::sync::Semaphore;
+
+    /// A connected socket pair's server side, as a waiter due at `deadline`.
+    fn waiter(
+        l: &std::net::TcpListener,
+        limit: &Arc<Semaphore>,
+        deadline: Instant,
+        parked: bool,
+    ) -> (Waiter, std::net::TcpStream) {
+        let c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (socket, peer) = l.accept().unwrap();
+        socket.set_nonblocking(true).unwrap();
+        let w = Waiter {
+            acc: RawAccepted {
+                socket,
+                peer,
+                local: l.local_addr().unwrap(),
+                deferred: false,
+            },
+            permit: limit.clone().try_acquire_owned().unwrap(),
+            deadline,
+            parked,
+        };
+        (w, c)
+    }
+
+    #[tokio::test]
+    async fn sweeps_what_has_expired_and_plans_the_next_sweep() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let limit = Arc::new(Semaphore::new(8));
+        let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        let mut set = Waiting::new().unwrap();
+        assert_eq!(set.sweep_at(), None);
+        let mut clients = Vec::new();
+        for (due, parked) in [(10, false), (11, false)] {
+            let (w, c) = waiter(&l, &limit, t0 + due * s, parked);
+            set.insert(w).unwrap();
+            clients.push(c);
+        }
+        assert_eq!(set.sweep_at(), Some(t0 + 10 * s));
+        // A parked connection due earlier moves the sweep earlier.
+        let (w, c) = waiter(&l, &limit, t0 + 3 * s, true);
+        set.insert(w).unwrap();
+        clients.push(c);
+        assert_eq!(set.sweep_at(), Some(t0 + 3 * s));
+        assert_eq!(limit.available_permits(), 5);
+
+        let mut gone = Vec::new();
+        set.sweep(t0 + 3 * s, |w| gone.push((w.deadline, w.parked)));
+        assert_eq!(gone, [(t0 + 3 * s, true)]);
+        assert_eq!(limit.available_permits(), 6, "the expired one's permit");
+        assert_eq!(set.sweep_at(), Some(t0 + 10 * s));
+        // Never sooner than SWEEP_EVERY after a sweep.
+        set.sweep(t0 + 10 * s - SWEEP_EVERY / 2, |_| panic!("nothing is due"));
+        assert_eq!(set.sweep_at(), Some(t0 + 10 * s + SWEEP_EVERY / 2));
+        gone.clear();
+        set.sweep(t0 + 20 * s, |w| gone.push((w.deadline, w.parked)));
+        assert_eq!(gone.len(), 2);
+        assert_eq!(set.sweep_at(), None);
+        assert_eq!(set.slots.capacity(), 0, "memory kept with nothing waiting");
+        assert_eq!(limit.available_permits(), 8);
+    }
+
+    #[tokio::test]
+    async fn a_key_finds_only_its_own_connection() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let limit = Arc::new(Semaphore::new(8));
+        let later = Instant::now() + Duration::from_secs(60);
+        let mut set = Waiting::new().unwrap();
+        let (w, mut c) = waiter(&l, &limit, later, false);
+        set.insert(w).unwrap();
+        std::io::Write::write_all(&mut c, b"x").unwrap();
+        let mut keys = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), set.ready(&mut keys))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(keys.len(), 1);
+        let w = set.take(keys[0]).unwrap();
+        assert!(set.take(keys[0]).is_none(), "taken twice");
+        // Back in the set (a spurious wake-up), in the same slot: the old key is stale.
+        set.insert(w).unwrap();
+        assert!(set.take(keys[0]).is_none(), "a stale key matched");
+        // Reported again (the byte is still unread), under the new key.
+        keys.clear();
+        tokio::time::timeout(Duration::from_secs(5), set.ready(&mut keys))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(set.take(keys[0]).is_some());
+        assert_eq!(set.drain().count(), 0);
+    }
 }
