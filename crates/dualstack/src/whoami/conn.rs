@@ -110,7 +110,10 @@ impl Server {
                 // Connections already accepted first: their requests have arrived.
                 r = ready(&waiting, &mut keys) => {
                     match (r, &mut waiting) {
-                        (Ok(()), Some(w)) => self.serve_ready(w, &mut keys),
+                        (Ok(()), Some(w)) => {
+                            self.serve_ready(w, &mut keys);
+                            w.shrink_if_empty();
+                        }
                         (Err(e), w) => {
                             tracing::error!(%service, error = %e,
                                 "waiting connections cannot be watched; a task per connection");

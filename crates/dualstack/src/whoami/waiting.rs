@@ -18,6 +18,9 @@ use tokio::time::Instant;
 use crate::listen::RawAccepted;
 use crate::sys::poller::Poller;
 
+/// Slots kept while nothing waits (about 120 B each): beyond this many they are freed.
+const SHRINK_ABOVE: usize = 1024;
+
 /// Least time between two sweeps of expired connections.
 pub(crate) const SWEEP_EVERY: Duration = Duration::from_millis(100);
 
@@ -156,6 +159,18 @@ impl Waiting {
         }
     }
 
+    /// Give the slots' memory back when nothing waits and they are many (after a burst
+    /// of idle connections), rather than at the next sweep. Only between batches of
+    /// [`Waiting::ready`] keys: every key handed out has been taken by then, and a socket
+    /// is reported once per arming, so no earlier key can come back.
+    pub(crate) fn shrink_if_empty(&mut self) {
+        if self.len == 0 && self.slots.capacity() > SHRINK_ABOVE {
+            self.slots = Vec::new();
+            self.free = Vec::new();
+            self.sweep_at = None;
+        }
+    }
+
     /// Take out every connection (the accept loop is stopping).
     pub(crate) fn drain(&mut self) -> impl Iterator<Item = Waiter> + '_ {
         self.len = 0;
@@ -235,6 +250,35 @@ mod tests {
         assert_eq!(set.sweep_at(), None);
         assert_eq!(set.slots.capacity(), 0, "memory kept with nothing waiting");
         assert_eq!(limit.available_permits(), 8);
+    }
+
+    #[tokio::test]
+    async fn many_slots_are_freed_once_nothing_waits() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let n = SHRINK_ABOVE + 1;
+        let limit = Arc::new(Semaphore::new(n));
+        let later = Instant::now() + Duration::from_secs(60);
+        let mut set = Waiting::new().unwrap();
+        let mut keys = Vec::new();
+        let mut clients = Vec::new();
+        for i in 0..n {
+            let (w, c) = waiter(&l, &limit, later, false);
+            set.insert(w).unwrap();
+            keys.push(key(i, 0));
+            clients.push(c);
+        }
+        set.shrink_if_empty();
+        assert!(set.slots.capacity() > SHRINK_ABOVE, "freed while in use");
+        for k in &keys[1..] {
+            set.take(*k).unwrap();
+        }
+        set.shrink_if_empty();
+        assert!(set.slots.capacity() > SHRINK_ABOVE, "freed while one waits");
+        set.take(keys[0]).unwrap();
+        set.shrink_if_empty();
+        assert_eq!(set.slots.capacity(), 0);
+        assert_eq!(set.sweep_at(), None);
+        assert_eq!(limit.available_permits(), n);
     }
 
     #[tokio::test]
