@@ -11,8 +11,10 @@
 //! runtime registration, no timer entry. When its first bytes come the accept loop answers
 //! a plain `Connection: close` request and closes the socket (`recv`, `send`, `close`; the
 //! kernel drops it from the readiness set by itself), or gives the connection a task with
-//! the bytes read (keep-alive, hyper, a partial request). At a shutdown the waiting
-//! connections get tasks, which answer what has arrived and close the rest.
+//! the bytes read (keep-alive, hyper, a partial request). A keep-alive connection idle
+//! for [`http::PARK_AFTER`] comes back to the same set ([`Server::park`]; its task ends).
+//! At a shutdown the waiting connections get tasks, which answer what has arrived and
+//! close the rest.
 //!
 //! A listener that defers accepts until data arrives (`TCP_DEFER_ACCEPT`, see
 //! [`ServerConfig::defer_accept`](super::server::ServerConfig::defer_accept)) hands over
@@ -121,6 +123,11 @@ impl Server {
                                 self.hand_over_all(w);
                             }
                             waiting = None;
+                            // Tasks keep their idle connections from now on.
+                            if let Some(rx) = &mut parked {
+                                self.hand_over_parked(rx);
+                            }
+                            parked = None;
                         }
                         (Ok(()), None) => {}
                     }
@@ -207,10 +214,7 @@ impl Server {
         // Their tasks answer what has arrived (with `Connection: close`) and close the rest.
         // Tasks that park from now on find the channel closed and keep their connection.
         if let Some(rx) = &mut parked {
-            rx.close();
-            while let Ok(w) = rx.try_recv() {
-                self.hand_over(w.acc, w.permit, Rest::Unanswered(Vec::new()));
-            }
+            self.hand_over_parked(rx);
         }
         if let Some(w) = &mut waiting {
             self.hand_over_all(w);
@@ -302,6 +306,15 @@ impl Server {
     /// Give every waiting connection a task of its own.
     fn hand_over_all(&self, waiting: &mut Waiting) {
         for w in waiting.drain() {
+            self.hand_over(w.acc, w.permit, Rest::Unanswered(Vec::new()));
+        }
+    }
+
+    /// Close the parking channel (a task that parks from now on keeps its connection) and
+    /// give each connection already in it a task of its own.
+    fn hand_over_parked(&self, rx: &mut UnboundedReceiver<Waiter>) {
+        rx.close();
+        while let Ok(w) = rx.try_recv() {
             self.hand_over(w.acc, w.permit, Rest::Unanswered(Vec::new()));
         }
     }
