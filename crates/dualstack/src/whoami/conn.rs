@@ -134,14 +134,7 @@ impl Server {
                     continue;
                 }
                 Some(w) = recv(&mut parked) => {
-                    match &mut waiting {
-                        Some(ws) => {
-                            if let Err(w) = ws.insert(w) {
-                                self.hand_over(w.acc, w.permit, Rest::Unanswered(Vec::new()));
-                            }
-                        }
-                        None => self.hand_over(w.acc, w.permit, Rest::Unanswered(Vec::new())),
-                    }
+                    self.hold(waiting.as_mut(), w);
                     continue;
                 }
                 a = listeners.accept_raw() => a,
@@ -249,14 +242,13 @@ impl Server {
         match (rest, waiting) {
             (Rest::Unanswered(p), Some(waiting)) if p.is_empty() => {
                 let deadline = Instant::now().later(self.inner.http.header_timeout);
-                if let Err(w) = waiting.insert(Waiter {
+                let w = Waiter {
                     acc,
                     permit,
                     deadline,
                     parked: false,
-                }) {
-                    self.hand_over(w.acc, w.permit, Rest::Unanswered(p));
-                }
+                };
+                self.hold(Some(waiting), w);
             }
             (rest, _) => self.hand_over(acc, permit, rest),
         }
@@ -275,11 +267,7 @@ impl Server {
                     counters.released.fetch_add(1, Ordering::Relaxed);
                 }
                 // Reported, but nothing to read after all: watch it again.
-                Some(Rest::Unanswered(p)) if p.is_empty() => {
-                    if let Err(w) = waiting.insert(w) {
-                        self.hand_over(w.acc, w.permit, Rest::Unanswered(p));
-                    }
-                }
+                Some(Rest::Unanswered(p)) if p.is_empty() => self.hold(Some(waiting), w),
                 Some(rest) => self.hand_over(w.acc, w.permit, rest),
             }
         }
@@ -303,10 +291,28 @@ impl Server {
         });
     }
 
+    /// Keep `w` in `waiting` until it has something to read; without a waiting set, or
+    /// if the set refuses it, give it a task.
+    fn hold(&self, waiting: Option<&mut Waiting>, w: Waiter) {
+        let w = match waiting {
+            Some(ws) => match ws.insert(w) {
+                Ok(()) => return,
+                Err(w) => w,
+            },
+            None => w,
+        };
+        self.give_task(w);
+    }
+
+    /// Give a waiting connection a task of its own, which waits for its bytes.
+    fn give_task(&self, w: Waiter) {
+        self.hand_over(w.acc, w.permit, Rest::Unanswered(Vec::new()));
+    }
+
     /// Give every waiting connection a task of its own.
     fn hand_over_all(&self, waiting: &mut Waiting) {
         for w in waiting.drain() {
-            self.hand_over(w.acc, w.permit, Rest::Unanswered(Vec::new()));
+            self.give_task(w);
         }
     }
 
@@ -315,7 +321,7 @@ impl Server {
     fn hand_over_parked(&self, rx: &mut UnboundedReceiver<Waiter>) {
         rx.close();
         while let Ok(w) = rx.try_recv() {
-            self.hand_over(w.acc, w.permit, Rest::Unanswered(Vec::new()));
+            self.give_task(w);
         }
     }
 

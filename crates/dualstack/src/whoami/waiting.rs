@@ -52,7 +52,8 @@ pub(crate) struct Waiting {
     slots: Vec<Slot>,
     free: Vec<u32>,
     len: usize,
-    /// When to sweep next; `None` while nothing waits.
+    /// When to sweep next; `None`: nothing has waited since the last sweep (or since the
+    /// slots were freed).
     sweep_at: Option<Instant>,
 }
 
@@ -152,10 +153,7 @@ impl Waiting {
         }
         self.sweep_at = earliest.map(|e| e.max(now + SWEEP_EVERY));
         if self.len == 0 {
-            // No key of an earlier occupant can come back: every socket that was in the
-            // set has been reported (once) or closed.
-            self.slots = Vec::new();
-            self.free = Vec::new();
+            self.free_slots();
         }
     }
 
@@ -165,10 +163,17 @@ impl Waiting {
     /// is reported once per arming, so no earlier key can come back.
     pub(crate) fn shrink_if_empty(&mut self) {
         if self.len == 0 && self.slots.capacity() > SHRINK_ABOVE {
-            self.slots = Vec::new();
-            self.free = Vec::new();
-            self.sweep_at = None;
+            self.free_slots();
         }
+    }
+
+    /// Free the (empty) slots. No key of an earlier occupant can come back: every socket
+    /// that was in the set has been reported (once) or closed.
+    fn free_slots(&mut self) {
+        debug_assert_eq!(self.len, 0);
+        self.slots = Vec::new();
+        self.free = Vec::new();
+        self.sweep_at = None;
     }
 
     /// Take out every connection (the accept loop is stopping).
